@@ -1,0 +1,14 @@
+"""wsss_zoo: published weakly-supervised semantic segmentation methods (DRS, CDA, EPS, SBNet, RIB)
+under one API, with outputs equal to the upstream code's.
+
+>>> import wsss_zoo
+>>> wsss_zoo.list_models(method="EPS")
+>>> mask = wsss_zoo.pseudo_mask("examples/2007_000129.jpg", ["bicycle", "person"], method="eps_voc")
+"""
+from .errors import *  # noqa: F401,F403
+from .errors import WsssZooError  # noqa: F401
+from .registry import list_models, list_pipelines, model_info  # noqa: F401
+from .api import cam, load, load_pipeline, pseudo_mask, segment  # noqa: F401
+from .pipelines.base import Pipeline  # noqa: F401
+
+__version__ = "0.1.0"

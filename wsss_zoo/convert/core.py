@@ -1,0 +1,290 @@
+"""Mechanism that maps upstream checkpoint layouts onto our modules.
+
+Steps, each a small pure function on dicts (timm's ``checkpoint_filter_fn`` shape):
+
+1. :func:`read_checkpoint` -- open the file safely: safetensors, or ``torch.load(weights_only=True)``
+   with, at most, the numpy scalar globals that DRS/VainF wrapper files pickle (``miou``,
+   ``best_score``) allow-listed; never a blanket ``weights_only=False``.
+2. :func:`unwrap_state_dict` -- take the tensors out of ``{'model': ...}`` / ``{'model_state': ...}`` /
+   ``{'state_dict': ...}`` wrappers and strip a DataParallel ``module.`` prefix.
+3. A registered *layout* rule (:func:`register_layout`) collapses alias keys, drops training-only
+   buffers and renames keys to the canonical names of our module.
+4. :func:`load_state_dict_strict` -- strict load that names the missing / unexpected keys.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import re
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointFormatError, CheckpointMismatchError
+
+StateDict = "OrderedDict[str, torch.Tensor]"
+
+WRAPPER_KEYS = ("model", "model_state", "state_dict", "model_state_dict", "net", "network")
+HTML_PREFIXES = (b"<!doctype", b"<html", b"<head", b"<?xml", b"<body")
+
+
+# --------------------------------------------------------------------------- reading files
+def _numpy_scalar_globals() -> list:
+    """The numpy globals needed to unpickle numpy scalars (``np.float64(0.71)``), old and new spellings."""
+    core = getattr(np, "_core", None) or np.core
+    scalar = core.multiarray.scalar
+    allowed = [scalar, (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar"), np.dtype]
+    dtypes = getattr(np, "dtypes", None)
+    if dtypes is not None:
+        for cls in ("Float64DType", "Float32DType", "Float16DType", "Int64DType", "Int32DType", "BoolDType"):
+            if hasattr(dtypes, cls):
+                allowed.append(getattr(dtypes, cls))
+    return allowed
+
+
+def sniff_file(path) -> str:
+    """Classify a file by its first bytes: 'safetensors', 'zip' (torch >= 1.6), 'pickle', 'mxnet', 'html', 'unknown'."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head:
+        return "empty"
+    low = head.lstrip().lower()
+    if any(low.startswith(p) for p in HTML_PREFIXES):
+        return "html"
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if head[:1] == b"\x80":
+        return "pickle"
+    if len(head) >= 8 and int.from_bytes(head[:8], "little") < len(head) + (1 << 26) and head[8:9] == b"{":
+        return "safetensors"
+    if head[:8] == (0x112).to_bytes(8, "little"):
+        return "mxnet"
+    return "unknown"
+
+
+def read_checkpoint(path, allow_numpy_scalars: bool = True):
+    """Load a checkpoint file without executing arbitrary pickled code.
+
+    Returns whatever the file holds (a state dict, or a wrapper dict). Raises
+    :class:`CheckpointFormatError` for HTML pages, truncated or non-checkpoint files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointFormatError(f"checkpoint file not found: {path}")
+    kind = sniff_file(path)
+    if kind == "html":
+        raise CheckpointFormatError(
+            f"{path} is an HTML page, not a checkpoint (a failed Google Drive or login download?); "
+            "delete it and download the file again, or place the real file there")
+    if kind == "empty":
+        raise CheckpointFormatError(f"{path} is empty; delete it and download it again")
+    if kind == "safetensors":
+        from safetensors.torch import load_file
+
+        return OrderedDict(load_file(str(path)))
+    if kind == "mxnet":
+        from .mxnet import read_mxnet_params
+
+        return read_mxnet_params(path)
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not allow_numpy_scalars:
+            raise CheckpointFormatError(f"{path} needs non-tensor globals to load: {exc}") from exc
+        try:
+            with torch.serialization.safe_globals(_numpy_scalar_globals()):
+                return torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc2:
+            raise CheckpointFormatError(
+                f"{path} pickles objects other than tensors and numpy scalars, which wsss_zoo refuses to "
+                f"unpickle for safety ({str(exc2).splitlines()[-1][:300]}). Load it in a trusted session and "
+                "re-save only the state dict with torch.save(state_dict, path)") from exc2
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointFormatError(
+            f"cannot read {path} as a PyTorch checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
+            "the file is probably truncated or not a checkpoint: delete it and download it again") from exc
+
+
+# --------------------------------------------------------------------------- unwrapping
+def _is_tensor_dict(obj) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def unwrap_state_dict(obj) -> "OrderedDict[str, torch.Tensor]":
+    """Return the tensor dict inside ``obj``: unwrap known wrapper keys and strip ``module.``."""
+    seen = 0
+    while not _is_tensor_dict(obj):
+        seen += 1
+        if not isinstance(obj, Mapping) or seen > 3:
+            raise CheckpointFormatError(
+                f"no state dict found in the checkpoint (got {type(obj).__name__}"
+                + (f" with keys {list(obj)[:8]}" if isinstance(obj, Mapping) else "") + ")")
+        for key in WRAPPER_KEYS:
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+        else:
+            tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+            if tensors and len(tensors) >= len(obj) // 2:
+                obj = tensors  # a state dict with a few stray non-tensor entries
+            else:
+                raise CheckpointFormatError(
+                    f"no state dict found in the checkpoint; top-level keys: {list(obj)[:10]}")
+    sd = OrderedDict(obj.items())
+    if all(k.startswith("module.") for k in sd):
+        sd = OrderedDict((k[len("module."):], v) for k, v in sd.items())
+    return sd
+
+
+# --------------------------------------------------------------------------- small rules
+def strip_prefix(sd, prefix: str) -> "OrderedDict[str, torch.Tensor]":
+    """Remove ``prefix`` from every key that has it."""
+    return OrderedDict((k[len(prefix):] if k.startswith(prefix) else k, v) for k, v in sd.items())
+
+
+def add_prefix(sd, prefix: str) -> "OrderedDict[str, torch.Tensor]":
+    return OrderedDict((prefix + k, v) for k, v in sd.items())
+
+
+def drop_keys(sd, patterns: Iterable[str]) -> "OrderedDict[str, torch.Tensor]":
+    """Drop keys matching any regular expression in ``patterns`` (``re.search``)."""
+    regs = [re.compile(p) for p in patterns]
+    return OrderedDict((k, v) for k, v in sd.items() if not any(r.search(k) for r in regs))
+
+
+def collapse_aliases(sd, aliases: Sequence[Tuple[str, str]], check_equal: bool = True):
+    """Fold alias key sets onto canonical names.
+
+    ``aliases`` is a list of ``(alias_prefix, canonical_prefix)``. A key starting with an alias prefix
+    is renamed to the canonical prefix; when the canonical key is also present (upstream saved the same
+    tensor under both names) the alias is dropped, after checking that both hold the same values.
+    """
+    out = OrderedDict()
+    pending = []
+    for k, v in sd.items():
+        for alias, canon in aliases:
+            if k.startswith(alias):
+                pending.append((canon + k[len(alias):], k, v))
+                break
+        else:
+            out[k] = v
+    for canon_key, alias_key, v in pending:
+        if canon_key in out:
+            if check_equal and (out[canon_key].shape != v.shape or not torch.equal(out[canon_key], v)):
+                raise CheckpointFormatError(
+                    f"alias keys disagree: {alias_key!r} and {canon_key!r} should hold the same tensor")
+        else:
+            out[canon_key] = v
+    return out
+
+
+def rename_keys(sd, mapping: Callable[[str], Optional[str]]):
+    """Rename every key with ``mapping``; a key mapped to None is dropped."""
+    out = OrderedDict()
+    for k, v in sd.items():
+        nk = mapping(k)
+        if nk is not None:
+            out[nk] = v
+    return out
+
+
+# --------------------------------------------------------------------------- layouts
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """An upstream on-disk layout: a conversion function and keys that identify it."""
+
+    name: str
+    convert: Callable
+    signature: Tuple[str, ...] = ()
+    description: str = ""
+
+
+_LAYOUTS: Dict[str, Layout] = {}
+
+
+def register_layout(name: str, signature: Sequence[str] = (), description: str = ""):
+    """Decorator: register ``fn(state_dict) -> state_dict`` converting upstream layout ``name``.
+
+    ``signature`` lists keys (after unwrapping) whose joint presence identifies the layout; it is
+    used to tell users which family a mismatching file belongs to.
+    """
+
+    def deco(fn):
+        _LAYOUTS[name] = Layout(name, fn, tuple(signature), description or (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return deco
+
+
+def get_layout(name: str) -> Layout:
+    from .. import models  # noqa: F401  (families register their layouts on import)
+
+    if name not in _LAYOUTS:
+        raise KeyError(f"no converter registered for layout {name!r}; known: {sorted(_LAYOUTS)}")
+    return _LAYOUTS[name]
+
+
+def list_layouts() -> List[str]:
+    from .. import models  # noqa: F401
+
+    return sorted(_LAYOUTS)
+
+
+def guess_layouts(sd) -> List[str]:
+    """Names of registered layouts whose signature keys are all present in ``sd``."""
+    from .. import models  # noqa: F401
+
+    keys = set(sd)
+    return [name for name, lay in _LAYOUTS.items() if lay.signature and all(k in keys for k in lay.signature)]
+
+
+def convert_state_dict(obj, layout: str):
+    """Unwrap ``obj`` and apply the registered conversion of ``layout``."""
+    sd = unwrap_state_dict(obj)
+    return get_layout(layout).convert(sd)
+
+
+# --------------------------------------------------------------------------- strict loading
+def _fmt(keys, limit=8) -> str:
+    keys = list(keys)
+    more = f" ... (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def load_state_dict_strict(model: torch.nn.Module, sd, name: str = "the network", source_sd=None):
+    """Strictly load ``sd`` into ``model``; raise :class:`CheckpointMismatchError` naming the keys.
+
+    BatchNorm ``num_batches_tracked`` counters are optional in both directions (MXNet conversions
+    and torch 0.4.0 files have none; they never influence inference).
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in sd if k not in own and not k.endswith("num_batches_tracked")]
+    mismatched = [f"{k}: file {tuple(sd[k].shape)} vs network {tuple(own[k].shape)}"
+                  for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or mismatched:
+        lines = [f"checkpoint does not fit {name}:"]
+        if missing:
+            lines.append(f"  missing keys ({len(missing)}): {_fmt(missing)}")
+        if unexpected:
+            lines.append(f"  unexpected keys ({len(unexpected)}): {_fmt(unexpected)}")
+        if mismatched:
+            lines.append(f"  shape mismatches ({len(mismatched)}): {_fmt(mismatched, 4)}")
+        guesses = guess_layouts(source_sd if source_sd is not None else sd)
+        if guesses:
+            lines.append(f"  the file looks like this upstream layout: {', '.join(guesses)}; "
+                         "load it under a model name of that family (wsss_zoo.list_models())")
+        else:
+            lines.append("  is this the right file for this model name? see wsss_zoo.model_info(name)['sources']")
+        raise CheckpointMismatchError("\n".join(lines), missing, unexpected, mismatched)
+    full = OrderedDict()
+    for k, v in own.items():
+        full[k] = sd[k] if k in sd else v
+    model.load_state_dict(full, strict=True)
+    return model
