@@ -73,6 +73,10 @@ class CrfNotInstalledError(WsssZooError, ImportError):
     """Dense CRF was requested but pydensecrf (the ``crf`` extra) is not installed."""
 
 
+class NotRedistributableError(WsssZooError, PermissionError):
+    """Re-hosting these weights is not allowed by their license (or no license was published)."""
+
+
 class DatasetError(WsssZooError, ValueError):
     """A dataset root, split file or annotation is missing or inconsistent."""
 

@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 from typing import Optional, Tuple
 
-from .errors import OfflineError
 from .registry import model_entry
 
 ENV_HOME = "WSSS_ZOO_HOME"
@@ -66,6 +65,8 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
 
 def resolve_file(name_or_entry, weights=None, *, progress: bool = True) -> Path:
     """Path of the checkpoint file for a model: ``weights`` if given, else cache, else download."""
+    from .download import check_cached, check_local_weights, fetch_entry  # imports requests lazily
+
     entry = model_entry(name_or_entry) if isinstance(name_or_entry, str) else name_or_entry
     if weights is not None:
         path = Path(weights).expanduser()
@@ -73,17 +74,27 @@ def resolve_file(name_or_entry, weights=None, *, progress: bool = True) -> Path:
             from .errors import CheckpointFormatError
 
             raise CheckpointFormatError(f"weights file not found: {path}")
+        check_local_weights(entry, path)
         return path
     target = cached_file_path(entry)
     if target.is_file():
+        check_cached(entry, target)
         return target
-    if is_offline():
-        raise OfflineError(
-            f"offline mode is on ({ENV_OFFLINE}/HF_HUB_OFFLINE) and {entry['name']} is not cached; "
-            f"place the file at {target} (sources: {describe_sources(entry)}), or pass weights=<path>")
-    from .download import fetch_entry  # lazy: requests is only needed to download
-
+    # offline mode: OfflineError before any network call (a local HF-mirror copy is still used)
     return fetch_entry(entry, target, progress=progress)
+
+
+def download(name_or_entry, progress: bool = True) -> Path:
+    """Download (or find in the cache) the published file of a model; returns its path."""
+    return resolve_file(name_or_entry, progress=progress)
+
+
+def verify_cached(name_or_entry) -> bool:
+    """Re-hash a model's cached file: True when it matches the registry's (or the cache's recorded) sha256."""
+    from .download import verify_cached as _verify
+
+    entry = model_entry(name_or_entry) if isinstance(name_or_entry, str) else name_or_entry
+    return _verify(entry)
 
 
 def describe_sources(entry: dict) -> str:

@@ -63,6 +63,10 @@ def pipeline_entry(name: str) -> dict:
         raise _unknown("pipeline", name, list(pipes) + list(_registry()["models"]))
     entry = copy.deepcopy(pipes[name])
     entry["name"] = name
+    method = copy.deepcopy(_registry().get("methods", {}).get(entry.get("method"), {}))
+    for key in ("paper", "citation", "code", "license"):
+        if key not in entry and key in method:
+            entry[key] = method[key]
     return entry
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import re
+import struct
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -92,22 +93,30 @@ def read_checkpoint(path, allow_numpy_scalars: bool = True):
 
         return read_mxnet_params(path)
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        return _torch_load_weights_only(path, allow_numpy_scalars)
     except pickle.UnpicklingError as exc:
-        if not allow_numpy_scalars:
-            raise CheckpointFormatError(f"{path} needs non-tensor globals to load: {exc}") from exc
-        try:
-            with torch.serialization.safe_globals(_numpy_scalar_globals()):
-                return torch.load(str(path), map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc2:
-            raise CheckpointFormatError(
-                f"{path} pickles objects other than tensors and numpy scalars, which wsss_zoo refuses to "
-                f"unpickle for safety ({str(exc2).splitlines()[-1][:300]}). Load it in a trusted session and "
-                "re-save only the state dict with torch.save(state_dict, path)") from exc2
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        reason = f"it refers to {found.group(1)}" if found else str(exc).strip().splitlines()[0][:200]
+        raise CheckpointFormatError(
+            f"{path} cannot be unpickled safely ({reason}): it pickles objects other than tensors and numpy "
+            "scalars, which wsss_zoo refuses to unpickle, or it is truncated. If the file is complete, load it "
+            "in a trusted session and re-save only the state dict with torch.save(state_dict, path)") from exc
+    # truncated legacy (non-zip) files fail in many ways inside torch.load
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, LookupError, struct.error) as exc:
         raise CheckpointFormatError(
             f"cannot read {path} as a PyTorch checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
             "the file is probably truncated or not a checkpoint: delete it and download it again") from exc
+
+
+def _torch_load_weights_only(path: Path, allow_numpy_scalars: bool):
+    """``torch.load(weights_only=True)``; on refusal, once more with the numpy scalar globals allowed."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if not allow_numpy_scalars:
+            raise
+    with torch.serialization.safe_globals(_numpy_scalar_globals()):
+        return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
 # --------------------------------------------------------------------------- unwrapping
