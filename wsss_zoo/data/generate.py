@@ -1,0 +1,488 @@
+"""Dataset-wide generation: ``wsss-zoo pseudo-mask | cam | segment`` over a split.
+
+Outputs, one file per image id in ``--out``:
+
+* ``pseudo-mask`` / ``segment``: ``<id>.png``, palette PNG with the VOC palette whose indices are the
+  class ids (0 background, 255 ignore), as EPS ``infer.py --cam_png`` and IRN ``make_sem_seg_labels``
+  write them (IRN/RIB's separate ``_palette.png`` copies are not needed: the index PNG is coloured);
+* ``cam``: ``<id>.npy``, the method's upstream CAM dict (:mod:`wsss_zoo.data.io`): ``"irn"`` style
+  ``{"keys", "high_res"}`` for the IRN-lineage pipelines (CDA-IRN, RIB), ``"psa"`` style
+  ``{fg_index: HxW}`` for the others (PSA, SEAM, EPS, SBNet, DRS).
+
+Runs are resumable: a finished file is skipped, and files are written to a temporary name and renamed,
+so a killed run never leaves a partial file. Under ``torchrun`` each rank takes ``ids[rank::world]``
+(gloo on CPU, nccl on GPU, one GPU per local rank), writes its own files and a per-rank manifest;
+rank 0 merges the manifests into ``<out>/manifest.json`` after a barrier. ``--pipeline`` also accepts
+``package.module:factory`` for a custom pipeline object with ``.pseudo_mask`` / ``.cam`` / ``.segment``.
+
+CLI wiring: ``add_arguments(subparser, command)`` then ``run(args)``. Also runnable on its own:
+``python -m wsss_zoo.data.generate pseudo-mask --pipeline P --voc-root R --split S --out DIR``
+(e.g. ``torchrun --nproc-per-node 4 -m wsss_zoo.data.generate ...``).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import importlib
+import inspect
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+from ..errors import ConfigError, DatasetError, WsssZooError
+from . import add_dataset_arguments, dataset_from_args
+from .io import write_cam_npy, write_label_png
+from .transforms import crop_val_image
+
+COMMANDS = ("pseudo-mask", "cam", "segment")
+EXTENSIONS = {"pseudo-mask": ".png", "segment": ".png", "cam": ".npy"}
+#: pipeline / CAM recipes whose upstream CAM files are IRN dicts {"keys", "high_res"}
+IRN_STYLE_RECIPES = ("irn", "rib")
+MANIFEST = "manifest.json"
+
+
+# --------------------------------------------------------------------------- distributed context
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    initialized_here: bool = False
+
+    def barrier(self):
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.barrier()
+
+    def close(self):
+        if self.initialized_here:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def init_distributed() -> Dist:
+    """Rank/world from the torchrun environment; initialises the process group when world > 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    ctx = Dist(rank, world, local)
+    if world > 1:
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            use_cuda = torch.cuda.is_available() and torch.cuda.device_count() > local
+            if use_cuda:
+                torch.cuda.set_device(local)
+            dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+            ctx.initialized_here = True
+    return ctx
+
+
+def default_device(ctx: Dist) -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{ctx.local_rank % torch.cuda.device_count()}"
+    return "cpu"
+
+
+# --------------------------------------------------------------------------- what to run
+def _factory(spec: str):
+    module, _, attr = spec.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot import {spec!r}: {exc}") from exc
+    return obj() if inspect.isclass(obj) or inspect.isfunction(obj) else obj
+
+
+def load_target(command: str, name: str, *, weights=None, device: str = "cpu", settings=None):
+    """The object that produces outputs: a Pipeline (pseudo-mask, cam), a network (cam, segment),
+    or a custom object from ``module:factory``."""
+    from .. import api
+    from ..registry import is_model, is_pipeline
+
+    if ":" in name:
+        return _factory(name)
+    if is_pipeline(name) and command in ("pseudo-mask", "cam"):
+        if weights is not None and not isinstance(weights, dict):
+            raise ConfigError(f"{name} is a pipeline: give weights as ROLE=PATH")
+        return api.load_pipeline(name, weights, device=device, **(settings or {}))
+    if is_model(name) and command in ("cam", "segment"):
+        if isinstance(weights, dict):
+            if len(weights) > 1:
+                raise ConfigError(f"{name} is one network: give a single weights file")
+            weights = next(iter(weights.values()), None)
+        return api.load(name, weights, device=device)
+    kind = "pipeline" if command == "pseudo-mask" else "network" if command == "segment" else "pipeline or CAM network"
+    from ..registry import list_models, list_pipelines
+
+    choices = list_pipelines() if command == "pseudo-mask" else list_models()
+    raise ConfigError(f"{command} needs a {kind}; {name!r} is not one. Choices: {', '.join(choices)}")
+
+
+def cam_style(target) -> str:
+    """Upstream CAM file style of a pipeline or network (see module docstring)."""
+    entry = getattr(target, "entry", None) or getattr(target, "wsss_zoo_cfg", None) or {}
+    recipe = entry.get("recipe") or entry.get("inference", {}).get("cam", {}).get("recipe", "")
+    explicit = getattr(target, "cam_style", None)
+    if explicit in ("psa", "irn"):
+        return explicit
+    return "irn" if str(recipe).lower() in IRN_STYLE_RECIPES else "psa"
+
+
+def needs_saliency(target) -> bool:
+    entry = getattr(target, "entry", None) or {}
+    return bool(getattr(target, "needs_saliency", False) or entry.get("needs_saliency", False))
+
+
+def make_producer(command: str, target, *, crf: bool = False, crop_val: Optional[int] = None) -> Callable:
+    """``fn(image, labels, saliency) -> output`` for one image, for a loaded target."""
+    if command == "pseudo-mask":
+        if not hasattr(target, "pseudo_mask"):
+            raise ConfigError(f"{target!r} has no pseudo_mask(); pass a pipeline")
+
+        def produce(image, labels, saliency):
+            if not labels:  # COCO images without objects: upstream writes an all-background map
+                return np.zeros(image.shape[:2], np.uint8)
+            return target.pseudo_mask(image, labels, saliency=saliency, crf=crf)
+    elif command == "cam":
+        from .. import api
+
+        def produce(image, labels, saliency):
+            if not labels:
+                return np.zeros((0,) + image.shape[:2], np.float32)
+            out = target.cam(image, labels) if hasattr(target, "cam") else api.cam(target, image, labels)
+            return out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
+    elif command == "segment":
+        from .. import api
+
+        def produce(image, labels, saliency):
+            if crop_val:
+                image = crop_val_image(image, crop_val)
+            if hasattr(target, "segment"):
+                return target.segment(image, crf=crf)
+            return api.segment(target, image, crf=crf)
+    else:
+        raise ConfigError(f"unknown command {command!r}; choose one of {COMMANDS}")
+    return produce
+
+
+# --------------------------------------------------------------------------- the loop
+@dataclass
+class Report:
+    command: str
+    target: str
+    dataset: str
+    split: str
+    out_dir: str
+    n_images: int = 0
+    written: int = 0
+    skipped: int = 0
+    no_labels: int = 0
+    failed: Dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    ranks: int = 1
+
+    def merge(self, other: "Report") -> "Report":
+        for k in ("n_images", "written", "skipped", "no_labels"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.failed.update(other.failed)
+        self.seconds = max(self.seconds, other.seconds)
+        return self
+
+
+def output_path(out_dir, image_id: str, command: str) -> Path:
+    return Path(out_dir) / f"{image_id}{EXTENSIONS[command]}"
+
+
+def _prefetch(fn, items, depth: int = 2):
+    """Yield ``(item, fn(item))`` with up to ``depth`` results computed ahead in a thread."""
+    if depth <= 0:
+        for item in items:
+            yield item, fn(item)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        queue = collections.deque()
+        it = iter(items)
+        for item in it:
+            queue.append((item, pool.submit(fn, item)))
+            if len(queue) > depth:
+                head, fut = queue.popleft()
+                yield head, fut.result()
+        while queue:
+            head, fut = queue.popleft()
+            yield head, fut.result()
+
+
+def generate(dataset, target, command: str, out_dir, *, crf: bool = False, style: Optional[str] = None,
+             saliency: Optional[bool] = None, overwrite: bool = False, progress: bool = True,
+             keep_going: bool = False, crop_val: Optional[int] = None, dist: Optional[Dist] = None,
+             target_name: str = "") -> Report:
+    """Run ``command`` with ``target`` on every image of ``dataset`` (this rank's shard) into ``out_dir``.
+
+    Returns this rank's :class:`Report`; with several ranks, rank 0 also writes the merged manifest.
+    """
+    dist = dist or Dist()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    style = style or cam_style(target)
+    use_saliency = needs_saliency(target) if saliency is None else saliency
+    produce = make_producer(command, target, crf=crf, crop_val=crop_val)
+    shard = dataset.ids[dist.rank::dist.world]
+    report = Report(command, target_name or getattr(target, "name", type(target).__name__), dataset.name,
+                    dataset.split, str(out_dir), n_images=len(shard), ranks=dist.world)
+    _remove_stale_temps(out_dir, shard, command)
+    todo = [i for i in shard if overwrite or not output_path(out_dir, i, command).is_file()]
+    report.skipped = len(shard) - len(todo)
+    start = time.time()
+
+    def load(image_id):
+        try:
+            image = dataset.image(image_id)
+            labels = dataset.labels(image_id) if command != "segment" else []
+            sal = dataset.saliency(image_id, image.shape[:2]) if use_saliency else None
+            return image, labels, sal, None
+        except WsssZooError as exc:
+            return None, None, None, exc
+
+    bar = _progress_bar(len(todo), f"{command} [{dist.rank}/{dist.world}]" if dist.world > 1 else command,
+                        progress and dist.rank == 0)
+    try:
+        for image_id, (image, labels, sal, error) in _prefetch(load, todo):
+            try:
+                if error is not None:
+                    raise error
+                out = produce(image, labels, sal)
+                path = output_path(out_dir, image_id, command)
+                if command == "cam":
+                    write_cam_npy(path, labels, out, style)
+                else:
+                    write_label_png(path, out)
+                report.written += 1
+                report.no_labels += int(command != "segment" and not labels)
+            except WsssZooError as exc:
+                if not keep_going:
+                    raise type(exc)(f"{image_id}: {exc}") from exc
+                report.failed[image_id] = str(exc)
+            bar.update(1)
+    finally:
+        bar.close()
+        report.seconds = round(time.time() - start, 3)
+        _write_rank_manifest(out_dir, report, dist)
+    if dist.world > 1:
+        dist.barrier()
+    if dist.rank == 0:
+        merged = merge_manifests(out_dir, dist.world)
+        if dist.world > 1:
+            return merged
+    return report
+
+
+def _remove_stale_temps(out_dir: Path, shard, command: str) -> None:
+    """Delete temporary files a killed run left for this shard's ids (``.<id><ext>.*.tmp*``)."""
+    ext = EXTENSIONS[command]
+    mine = set(shard)
+    for path in out_dir.glob(f".*{ext}.*.tmp*"):
+        image_id = path.name[1:].split(f"{ext}.", 1)[0]
+        if image_id in mine:
+            path.unlink(missing_ok=True)
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    try:
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, disable=not enabled, unit="img", dynamic_ncols=True)
+    except ImportError:  # tqdm is a dependency, but keep generation working without it
+        class _Null:
+            def update(self, n=1):
+                pass
+
+            def close(self):
+                pass
+
+        return _Null()
+
+
+def _write_rank_manifest(out_dir: Path, report: Report, dist: Dist) -> None:
+    path = out_dir / f".manifest.rank{dist.rank}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(report), indent=1))
+    os.replace(tmp, path)
+
+
+def merge_manifests(out_dir, world: int) -> Report:
+    """Merge the per-rank manifests of one run into ``manifest.json`` (rank 0, after the barrier)."""
+    out_dir = Path(out_dir)
+    merged = None
+    for r in range(world):
+        path = out_dir / f".manifest.rank{r}.json"
+        if not path.is_file():
+            raise DatasetError(f"rank {r} left no manifest in {out_dir}; did it fail?")
+        rep = Report(**json.loads(path.read_text()))
+        merged = rep if merged is None else merged.merge(rep)
+    merged.ranks = world
+    data = asdict(merged)
+    data["files"] = sum(1 for p in out_dir.glob(f"*{EXTENSIONS[merged.command]}") if not p.name.startswith("."))
+    tmp = out_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, out_dir / MANIFEST)
+    for r in range(world):
+        (out_dir / f".manifest.rank{r}.json").unlink(missing_ok=True)
+    return merged
+
+
+# --------------------------------------------------------------------------- command line
+def parse_weights(values, entry: Optional[dict] = None):
+    """``--weights PATH`` (one network) or ``--weights ROLE=PATH`` / ``NETWORK=PATH`` (pipeline roles)."""
+    if not values:
+        return None
+    if isinstance(values, (str, os.PathLike)):
+        values = [values]
+    roles = (entry or {}).get("roles", {})
+    if len(values) == 1 and "=" not in str(values[0]):
+        path = str(values[0])
+        return {next(iter(roles)): path} if len(roles) == 1 else path
+    out = {}
+    for v in values:
+        key, sep, path = str(v).partition("=")
+        key = key.split(":")[-1]  # PIPELINE:ROLE=PATH
+        if not sep or not key or not path:
+            raise ConfigError(f"--weights {v!r}: use ROLE=PATH for pipelines (e.g. cam=eps_voc.pth)")
+        by_model = {m: r for r, m in roles.items()}
+        out[by_model.get(key, key)] = path
+    return out
+
+
+def parse_settings(pairs) -> dict:
+    """``["bg_threshold=0.25"]`` -> ``{"bg_threshold": 0.25}`` (JSON values, else strings)."""
+    out = {}
+    for pair in pairs or ():
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _add(parser, *flags, **kwargs) -> None:
+    """Add an option unless the (CLI) parser already defines one of its flags."""
+    existing = getattr(parser, "_option_string_actions", {})
+    if not any(f in existing for f in flags):
+        parser.add_argument(*flags, **kwargs)
+
+
+def add_arguments(parser, command: str = "pseudo-mask") -> None:
+    """All options of ``pseudo-mask`` / ``cam`` / ``segment`` over a dataset split.
+
+    ``parser`` may be a subparser or a group; options whose flags the parser already has are left
+    to it (the ``wsss-zoo`` CLI may define ``--device``, ``--weights``, ``--out`` itself).
+    """
+    if command not in COMMANDS:
+        raise ValueError(f"command must be one of {COMMANDS}")
+    parser.set_defaults(generate_command=command)
+    flags = {"pseudo-mask": ("--pipeline",), "cam": ("--pipeline", "--model"), "segment": ("--model",)}[command]
+    what = {"pseudo-mask": "pipeline", "cam": "pipeline or CAM network", "segment": "segmentation network"}[command]
+    _add(parser, *flags, dest="pipeline", required=True, help=f"{what} name (or package.module:factory)")
+    add_dataset_arguments(parser, roots_required=False, split_required=False)
+    _add(parser, "--out", required=True, metavar="DIR", help="output folder (finished files are skipped, so an "
+         "interrupted run resumes)")
+    _add(parser, "--weights", action="append", metavar="[ROLE=]PATH",
+         help="local weights: PATH for a network, ROLE=PATH (repeatable) for pipeline roles")
+    _add(parser, "--device", default=None, help="cpu, cuda, cuda:1 (default: this rank's GPU, else cpu)")
+    if command != "cam":
+        _add(parser, "--crf", action="store_true", help="dense-CRF post-processing (upstream preset)")
+    if command == "pseudo-mask":
+        _add(parser, "--saliency-dir", metavar="DIR", help="saliency maps <id>.png (default for pipelines that "
+             "need them: <root>/saliency_map or <root>/SALImages)")
+    if command != "segment":
+        _add(parser, "--set", action="append", default=[], metavar="KEY=VALUE",
+             help="pipeline setting override, e.g. bg_threshold=0.25")
+    if command == "cam":
+        _add(parser, "--cam-format", choices=("auto", "psa", "irn"), default="auto",
+             help="CAM .npy dict style (default: the method's upstream style)")
+    if command == "segment":
+        _add(parser, "--crop-val", type=int, default=None, metavar="SIZE",
+             help="predict on VainF --crop_val views (shorter side SIZE, centre crop)")
+    _add(parser, "--overwrite", action="store_true", help="recompute files that already exist")
+    _add(parser, "--keep-going", action="store_true", help="record per-image errors and continue")
+    _add(parser, "--no-progress", action="store_true", help="no progress bar")
+
+
+def _device(args, ctx: Dist) -> str:
+    spec = getattr(args, "device_resolved", None) or getattr(args, "device", None)
+    if spec in (None, "", "auto"):
+        return default_device(ctx)
+    if spec == "cuda" and ctx.world > 1:
+        return default_device(ctx)  # one GPU per local rank
+    return spec
+
+
+def run(args) -> int:
+    """Run a generation command over a dataset split; returns 0, 2 (bad input) or 3 (some images failed)."""
+    from ..registry import is_pipeline, pipeline_entry
+
+    command = (getattr(args, "generate_command", None) or getattr(args, "command_name", None)
+               or getattr(args, "command", None))
+    name = getattr(args, "pipeline", None) or getattr(args, "name", None)
+    ctx = init_distributed()
+    try:
+        if command not in COMMANDS:
+            raise ConfigError(f"unknown generation command {command!r}; choose one of {COMMANDS}")
+        if not name:
+            raise ConfigError("give the pipeline or network to run")
+        dataset = dataset_from_args(args)
+        entry = pipeline_entry(name) if ":" not in name and is_pipeline(name) else None
+        target = load_target(command, name, weights=parse_weights(getattr(args, "weights", None), entry),
+                             device=_device(args, ctx), settings=parse_settings(getattr(args, "set", None)))
+        sal_dir = getattr(args, "saliency_dir", None) or getattr(args, "saliency", None)
+        use_saliency = None
+        if command == "pseudo-mask" and (sal_dir or needs_saliency(target)):
+            dataset.set_saliency_dir(sal_dir)
+            use_saliency = True
+        fmt = getattr(args, "cam_format", "auto") or "auto"
+        quiet = getattr(args, "no_progress", False) or getattr(args, "quiet", False)
+        report = generate(dataset, target, command, args.out, crf=bool(getattr(args, "crf", False)),
+                          style=None if fmt == "auto" else fmt, saliency=use_saliency,
+                          overwrite=getattr(args, "overwrite", False), progress=not quiet,
+                          keep_going=getattr(args, "keep_going", False), crop_val=getattr(args, "crop_val", None),
+                          dist=ctx, target_name=name)
+        if ctx.rank == 0 and not getattr(args, "quiet", False):
+            print(f"{command}: {report.written} written, {report.skipped} already done, "
+                  f"{len(report.failed)} failed, {report.n_images} images -> {args.out}")
+        for image_id, message in report.failed.items():
+            print(f"error: {image_id}: {message}", file=sys.stderr)
+        return 3 if report.failed else 0
+    except WsssZooError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        ctx.close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wsss_zoo.data.generate",
+                                     description="Generate pseudo masks, CAMs or segmentations over a split.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        add_arguments(sub.add_parser(command), command)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
