@@ -30,6 +30,15 @@ from ..errors import DatasetError
 CAM_STYLES = ("psa", "irn")
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_read_umask()  # read once at import: os.umask is process-wide
+
+
 @contextlib.contextmanager
 def atomic_write(path, suffix: str = ""):
     """Yield a temporary path next to ``path``; on success rename it over ``path`` (atomic on POSIX)."""
@@ -39,6 +48,7 @@ def atomic_write(path, suffix: str = ""):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

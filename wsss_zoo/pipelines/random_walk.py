@@ -16,6 +16,8 @@ magnitude cheaper; ``mode="dense"`` keeps the upstream order of operations for c
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 
@@ -66,7 +68,9 @@ def random_walk(x: torch.Tensor, n: int, src, dst, values, beta: float, logt: in
     colsum = torch.zeros(n, dtype=dtype, device=vals.device).index_add_(0, cols, vals)
     vals = vals / colsum[cols]
     # y <- y T  is  y^T <- T^T y^T ; T^T has entries (col, row)
-    Tt = torch.sparse_coo_tensor(torch.stack([cols, rows]), vals, (n, n)).coalesce().to_sparse_csr()
+    with warnings.catch_warnings():  # torch flags sparse CSR support as beta; the products used here are stable
+        warnings.simplefilter("ignore", UserWarning)
+        Tt = torch.sparse_coo_tensor(torch.stack([cols, rows]), vals, (n, n)).coalesce().to_sparse_csr()
     y = x.to(dtype).t().contiguous()
     for _ in range(2 ** int(logt)):
         y = Tt @ y

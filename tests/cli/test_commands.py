@@ -1,0 +1,143 @@
+"""list / info / download / convert / publish / eval and the dataset-split mode, driven as a user would."""
+import json
+
+import numpy as np
+import pytest
+import yaml
+from conftest import ROOT, run_cli, run_main
+from PIL import Image
+
+COMMANDS = ("list", "info", "download", "cam", "pseudo-mask", "segment", "compare", "convert", "publish", "eval")
+
+
+def test_help_lists_every_command_with_examples(capsys):
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for command in COMMANDS:
+        assert f"    {command}" in proc.stdout
+    assert "examples:" in proc.stdout and "exit codes" in proc.stdout
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            run_main(capsys, command, "--help")
+        assert exit_info.value.code == 0
+        out = capsys.readouterr().out
+        assert f"usage: wsss-zoo {command}" in out and "examples:" in out and "wsss-zoo " + command in out
+
+
+def test_split_mode_help_comes_from_the_generator(capsys):
+    with pytest.raises(SystemExit):
+        run_main(capsys, "pseudo-mask", "eps_voc", "--voc-root", "x", "--help")
+    out = capsys.readouterr().out
+    assert "--voc-root" in out and "--keep-going" in out
+
+
+def test_list_and_info(capsys):
+    proc = run_cli("list")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "KIND", "METHOD", "TASK", "DATASET", "CACHED", "LICENSE"]
+    reg = json.loads((ROOT / "checkpoints.json").read_text())
+    assert sorted(line.split()[0] for line in lines[1:]) == sorted(list(reg["models"]) + list(reg["pipelines"]))
+    code, out, err = run_main(capsys, "info", "cda_irn_voc")
+    assert code == 0, err
+    assert "role cam: cda_irn_resnet50_voc (not cached)" in out
+    assert "@InProceedings{CDA_2021_ICCV" in out and "MIT" in out
+
+
+def test_list_filters_and_json(capsys):
+    code, out, _ = run_main(capsys, "list", "--method", "eps", "--json")
+    rows = json.loads(out)
+    assert code == 0 and {r["method"] for r in rows} == {"EPS"}
+    assert {r["name"] for r in rows if r["kind"] == "pipeline"} == {"eps_voc", "eps_base_voc", "eps_coco",
+                                                                     "eps_base_coco"}
+    code, out, _ = run_main(capsys, "list", "--task", "segmentation")
+    assert code == 0 and "sbnet_deeplabv2_resnet101_voc" in out and "pipeline" not in out
+    code, out, _ = run_main(capsys, "info", "eps_resnet38_voc", "--json")
+    assert code == 0 and json.loads(out)["layout"] == "resnet38_eps"
+
+
+def test_download_uses_the_cache_and_expands_pipelines(capsys, weights, _isolated_cache):
+    cached = _isolated_cache / "checkpoints" / "cda_res50_cam_aug.pth"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(weights["upstream"]["cda_irn_resnet50_voc"].read_bytes())
+    code, out, err = run_main(capsys, "download", "cda_irn_resnet50_voc")
+    assert code == 0, err
+    assert out.strip() == f"cda_irn_resnet50_voc: {cached}"
+    code, out, err = run_main(capsys, "list", "--method", "CDA", "--models")
+    assert [line.split()[5] for line in out.splitlines() if line.startswith("cda_irn_resnet50")] == ["yes"]
+    # a pipeline means its networks: one is cached, the other cannot be downloaded offline -> partly done
+    code, out, err = run_main(capsys, "download", "cda_irn_voc")
+    assert code == 3 and "cda_irn_resnet50_voc: " in out and "cda_irn_edge_resnet50_voc" in err
+    code, out, err = run_main(capsys, "download", "--verify", "cda_irn_resnet50_voc")
+    assert code == 0 and out.strip() == "cda_irn_resnet50_voc: ok"
+    code, out, err = run_main(capsys, "download", "rib_voc")  # the irn role has no published weights
+    assert "role 'irn' has no published weights" in err
+
+
+def test_convert_an_upstream_file(weights, tmp_path, capsys):
+    from safetensors import safe_open
+
+    import wsss_zoo
+
+    out = tmp_path / "cam.safetensors"
+    proc = run_cli("convert", weights["upstream"]["cda_irn_resnet50_voc"], "--name", "cda_irn_resnet50_voc",
+                   "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert str(out) in proc.stdout
+    with safe_open(str(out), "pt") as f:
+        assert f.metadata()["wsss_zoo_name"] == "cda_irn_resnet50_voc"
+        assert not any(k.startswith(("stage", "backbone.", "newly_added")) for k in f.keys())  # aliases collapsed
+    model = wsss_zoo.load("cda_irn_resnet50_voc", weights=out)
+    assert not model.training
+    # the IRNet file is not a CAM network: the message names the layout it does have
+    code, _, err = run_main(capsys, "convert", weights["upstream"]["cda_irn_edge_resnet50_voc"], "--name",
+                            "cda_irn_resnet50_voc", "--out", tmp_path / "wrong.safetensors")
+    assert code == 2 and "irn_edge" in err and "Traceback" not in err
+    assert not (tmp_path / "wrong.safetensors").exists()
+
+
+def test_publish_writes_a_hugging_face_folder(capsys, weights, tmp_path):
+    out = tmp_path / "hf"
+    code, stdout, err = run_main(capsys, "publish", "cda_irn_resnet50_voc", "--weights",
+                                 weights["upstream"]["cda_irn_resnet50_voc"], "--out", out)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    card = (out / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["license"] == "mit" and front["library_name"] == "wsss_zoo"
+    results = front["model-index"][0]["results"]
+    assert {r["metrics"][0]["value"] for r in results} >= {50.8, 67.7}  # CAM and pseudo-mask mIoU (CDA README)
+    assert "@InProceedings{CDA_2021_ICCV" in card
+    config = json.loads((out / "config.json").read_text())
+    assert config["wsss_zoo_name"] == "cda_irn_resnet50_voc" and config["classes"][15] == "person"
+    # an existing folder is not overwritten by accident
+    code, _, err = run_main(capsys, "publish", "cda_irn_resnet50_voc", "--weights",
+                            weights["upstream"]["cda_irn_resnet50_voc"], "--out", out)
+    assert code == 2 and "--overwrite" in err
+
+
+@pytest.fixture(scope="module")
+def voc(tmp_path_factory):
+    from fixtures.datasets import make_voc_tree
+
+    return make_voc_tree(tmp_path_factory.mktemp("voc"), n_train=2, n_val=1, n_sbd=0)
+
+
+def test_eval_a_folder_of_masks(voc, tmp_path):
+    from wsss_zoo.data.io import write_label_png
+
+    for image_id in voc.splits["train"]:
+        write_label_png(tmp_path / f"{image_id}.png", voc.masks[image_id])
+    proc = run_cli("eval", "--pred", tmp_path, "--voc-root", voc.root, "--split", "train", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "100.0" in proc.stdout
+
+
+def test_pseudo_masks_of_a_dataset_split(voc, irn_weights, tmp_path):
+    proc = run_cli("pseudo-mask", "cda_irn_voc", "--voc-root", voc.root, "--split", "train", "--out", tmp_path,
+                   "--no-progress", "--device", "cpu", *irn_weights)
+    assert proc.returncode == 0, proc.stderr
+    for image_id in voc.splits["train"]:
+        with Image.open(tmp_path / f"{image_id}.png") as im:
+            assert im.size[::-1] == voc.sizes[image_id]
+            assert set(np.unique(np.asarray(im)).tolist()) <= set([0, 255] + voc.labels[image_id])

@@ -1,0 +1,155 @@
+"""Mistakes a user makes get one readable line and exit code 2, never a traceback."""
+import pytest
+import torch
+from conftest import ROOT, assert_user_error, run_cli, run_main
+
+import wsss_zoo.cli as cli
+from wsss_zoo import cli_images
+from wsss_zoo.errors import ConfigError, InvalidLabelsError, UnknownNameError
+
+EXAMPLE = str(ROOT / "examples" / "cyclist.jpg")
+
+
+@pytest.fixture(autouse=True)
+def _in_empty_folder(tmp_path, monkeypatch):
+    """Relative outputs of the commands under test land in a scratch folder."""
+    monkeypatch.chdir(tmp_path)
+
+
+def user_error(capsys, *args, fragments=(), code=2):
+    got, out, err = run_main(capsys, *args)
+    assert got == code, (got, out, err)
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("wsss-zoo: error: ")]
+    assert lines, err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+    return err
+
+
+def test_unknown_name_is_one_line_without_traceback():
+    proc = run_cli("info", "eps_vco")
+    assert_user_error(proc, "eps_vco", "did you mean")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_argparse_errors_keep_usage_and_code_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(capsys, "pseudo-mask")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "usage: wsss-zoo pseudo-mask" in err and "required: NAME" in err
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["pseudo-mask", "eps_voc", "missing.jpg", "--labels", "person"], ["neither an image file nor a folder"]),
+    (["pseudo-mask", "eps_voc", EXAMPLE], ["--labels"]),
+    (["pseudo-mask", "eps_voc", EXAMPLE, "--labels", "persn"], ["did you mean person"]),
+    (["pseudo-mask", "eps_voc", EXAMPLE, "--labels", "0"], ["background"]),
+    (["pseudo-mask", "eps_resnet38_voc", EXAMPLE, "--labels", "person"], ["eps_voc"]),
+    (["segment", "eps_voc", EXAMPLE], ["drs_deeplabv2_resnet101_voc"]),
+    (["cam", "cda_irn_edge_resnet50_voc", EXAMPLE, "--labels", "1"], ["not one of the CAM"]),
+    (["pseudo-mask", "drs_voc", EXAMPLE, "--labels", "person"], ["--saliency"]),
+    (["pseudo-mask", "eps_voc", EXAMPLE, "--labels", "person", "--set", "thr=1"],
+     ["bg_threshold=0.2"]),
+    (["pseudo-mask", "cda_irn_voc", EXAMPLE, "--labels", "person", "--weights", "aff=x.pth"],
+     ["roles: cam (cda_irn_resnet50_voc), irn"]),
+    (["pseudo-mask", "cda_irn_voc", EXAMPLE, "--labels", "person", "--weights", "x.pth"],
+     ["ROLE=PATH"]),
+    (["cam", "cda_irn_voc", EXAMPLE, "--labels", "person", "--scales", "1,0.5"], ["--set"]),
+    (["cam", "cda_irn_resnet50_voc", EXAMPLE, "--labels", "person", "--scales", "a"], ["--scales"]),
+    (["cam", "cda_irn_resnet50_voc", EXAMPLE, "--labels", "person"], ["offline", "--weights PATH"]),
+    (["download", "eps_resnet38_voc"], ["offline"]),
+    (["download"], ["--all"]),
+    (["compare", EXAMPLE, "--labels", "person", "--methods", "eps_voc", "--weights", "cam=x.pth"],
+     ["name the network"]),
+    (["compare", EXAMPLE, "--labels", "person", "--methods", "eps_voc,eps_coco"], ["one dataset"]),
+    (["compare", EXAMPLE, "--labels", "person", "--out", "grid.jpg"], [".png"]),
+    (["convert", "missing.pth", "--name", "eps_resnet38_voc", "--out", "x.safetensors"], ["not found"]),
+    (["convert", EXAMPLE, "--name", "eps_resnet38_voc", "--out", "x.pt"], [".safetensors"]),
+    (["publish", "rib_resnet50_voc", "--out", "hf"], ["cannot be published", "no license", "wsss-zoo convert"]),
+    (["publish", "eps_voc", "--out", "hf"], ["pipeline", "eps_resnet38_voc"]),
+])
+def test_user_errors(capsys, args, fragments):
+    user_error(capsys, *args, fragments=fragments)
+
+
+def test_empty_folder_and_unwritable_output(capsys, tmp_path):
+    user_error(capsys, "segment", "drs_deeplabv2_resnet101_voc", tmp_path, fragments=["no images"])
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    user_error(capsys, "segment", "drs_deeplabv2_resnet101_voc", EXAMPLE, "--out", blocker / "sub",
+               fragments=["output folder", "--out"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device(capsys):
+    user_error(capsys, "segment", "drs_deeplabv2_resnet101_voc", EXAMPLE, "--device", "cuda",
+               fragments=["CUDA is not available", "--device cpu"])
+    user_error(capsys, "segment", "drs_deeplabv2_resnet101_voc", EXAMPLE, "--device", "tpu7",
+               fragments=["unknown device"])
+
+
+def _patch_command(monkeypatch, exc):
+    def boom(args):
+        raise exc
+
+    monkeypatch.setattr(cli, "cmd_list", boom)
+
+
+def test_interrupt_exits_130(capsys, monkeypatch):
+    _patch_command(monkeypatch, KeyboardInterrupt())
+    code, _, err = run_main(capsys, "list")
+    assert code == 130 and "interrupted" in err and "Traceback" not in err
+
+
+def test_a_bug_shows_its_traceback_and_exits_1(capsys, monkeypatch):
+    _patch_command(monkeypatch, ZeroDivisionError("oops"))
+    code, _, err = run_main(capsys, "list")
+    assert code == 1 and "Traceback" in err and "ZeroDivisionError" in err and "bug" in err
+
+
+def test_debug_shows_the_traceback_of_user_errors(capsys):
+    with pytest.raises(UnknownNameError):
+        run_main(capsys, "--debug", "info", "nope")
+    with pytest.raises(UnknownNameError):
+        run_main(capsys, "info", "nope", "--debug")
+
+
+def test_labels_files(tmp_path):
+    import json
+
+    import numpy as np
+
+    text = tmp_path / "labels.txt"
+    text.write_text("# comment\nimg1.jpg bicycle,person\nimg2\t8 15\nimg3,traffic light\n\nsub/img4 cat\n")
+    assert cli_images.read_labels_file(text) == {"img1": ["bicycle", "person"], "img2": ["8", "15"],
+                                          "img3": ["traffic light"], "sub/img4": ["cat"]}
+    js = tmp_path / "labels.json"
+    js.write_text(json.dumps({"a.jpg": ["dog"], "b": "cat,dog"}))
+    assert cli_images.read_labels_file(js) == {"a": ["dog"], "b": "cat,dog"}
+    npy = tmp_path / "cls_labels.npy"
+    vec = np.zeros(20, np.float32)
+    vec[[1, 14]] = 1
+    np.save(npy, {"2007_000129": vec})
+    table = cli_images.read_labels_file(npy)
+    assert list(table) == ["2007_000129"] and table["2007_000129"].tolist() == vec.tolist()
+    bad = tmp_path / "bad.txt"
+    bad.write_text("img1\n")
+    with pytest.raises(InvalidLabelsError, match="bad.txt:1"):
+        cli_images.read_labels_file(bad)
+
+
+def test_weights_arguments():
+    from wsss_zoo.registry import pipeline_entry
+
+    irn = pipeline_entry("cda_irn_voc")
+    assert cli_images.weights_for_pipeline(irn, ["cam=a.pth", "cda_irn_edge_resnet50_voc=b.pth"]) == {
+        "cam": "a.pth", "irn": "b.pth"}
+    assert cli_images.weights_for_pipeline(irn, ["cda_irn_voc:irn=b.pth", "eps_voc:cam=c.pth"], strict=False) == {
+        "irn": "b.pth"}
+    assert cli_images.weights_for_pipeline(pipeline_entry("eps_voc"), ["e.pth"]) == {"cam": "e.pth"}
+    assert cli_images.weights_for_model("eps_resnet38_voc", ["e.pth"]) == "e.pth"
+    assert cli_images.weights_for_model("eps_resnet38_voc", ["cam=a.pth", "eps_resnet38_voc=e.pth"],
+                                        strict=False) == "e.pth"
+    with pytest.raises(ConfigError):
+        cli_images.weights_for_model("eps_resnet38_voc", ["a.pth", "b.pth"])

@@ -1,0 +1,113 @@
+"""cam / pseudo-mask / segment / compare driven as a user would, on an image and on a folder."""
+import numpy as np
+from conftest import H, W, png_size, run_cli, run_main
+from PIL import Image
+
+from wsss_zoo.data.io import read_cam_npy
+
+# layout constants documented in wsss_zoo/viz.py (title strip, gap, colour bar, row labels)
+TITLE, GAP, BAR, ROW_LABEL = 22, 6, 46, 22
+
+
+def test_cam_of_a_network_on_one_image(images, weights, tmp_path):
+    root, _ = images
+    proc = run_cli("cam", "cda_irn_resnet50_voc", root / "a.jpg", "--labels", "person,bicycle",
+                   "--weights", weights["cda_irn_resnet50_voc"], "--out", tmp_path, "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    ids, cams = read_cam_npy(tmp_path / "a.npy")
+    assert ids.tolist() == [2, 15] and cams.shape == (2, H, W)
+    assert np.isfinite(cams).all() and cams.max() <= 1.0 + 1e-5
+    # two heat-map panels side by side under a title strip, plus the colour bar
+    assert png_size(tmp_path / "a_cam.png") == (H + TITLE, 2 * W + GAP + BAR)
+    assert str(tmp_path / "a.npy") in proc.stdout
+
+
+def test_cam_of_a_pipeline_on_a_folder_with_a_labels_file(images, weights, irn_weights, tmp_path):
+    root, labels = images
+    proc = run_cli("cam", "cda_irn_voc", root, "--labels-file", labels, "--recursive", "--out", tmp_path,
+                   *irn_weights, "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    expected = {"a": [2, 15], "b": [15], "sub/c": [8]}
+    for stem, ids in expected.items():
+        got_ids, cams = read_cam_npy(tmp_path / f"{stem}.npy")
+        assert got_ids.tolist() == ids and cams.shape == (len(ids), H, W)
+        assert png_size(tmp_path / f"{stem}_cam.png") == (H + TITLE, len(ids) * W + (len(ids) - 1) * GAP + BAR)
+    assert "3 image(s) written" in proc.stdout
+
+
+def test_pseudo_mask_on_one_image(images, irn_weights, tmp_path):
+    root, _ = images
+    proc = run_cli("pseudo-mask", "cda_irn_voc", root / "b.png", "--labels", "2,15", "--out", tmp_path,
+                   *irn_weights, "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(tmp_path / "b.png") as im:
+        assert im.mode == "P" and im.size == (W, H)
+        mask = np.asarray(im)
+    assert set(np.unique(mask).tolist()) <= {0, 2, 15, 255}
+    assert png_size(tmp_path / "b_overlay.png") == (H, W)
+
+
+def test_pseudo_mask_on_a_folder_resumes_and_reports_a_broken_image(images, irn_weights, tmp_path, capsys):
+    root, _ = images
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.jpg", "b.png"):
+        (folder / name).write_bytes((root / name).read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    proc = run_cli("pseudo-mask", "cda_irn_voc", folder, "--labels", "person", "--out", out, "--no-viz",
+                   *irn_weights, "--device", "cpu")
+    # the broken file is named, the others are written, exit code 3 = partly done
+    assert proc.returncode == 3, proc.stderr
+    assert "broken.jpg" in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    (folder / "broken.jpg").unlink()
+    stamp = (out / "a.png").stat().st_mtime_ns
+    code, _, err = run_main(capsys, "pseudo-mask", "cda_irn_voc", folder, "--labels", "person", "--out", out,
+                            "--no-viz", "--skip-existing", *irn_weights, "--device", "cpu")
+    assert code == 0, err
+    assert (out / "a.png").stat().st_mtime_ns == stamp
+
+
+def test_segment_on_an_image_and_a_folder(images, weights, tmp_path):
+    root, _ = images
+    w = ["--weights", weights["drs_deeplabv2_resnet101_voc"], "--device", "cpu"]
+    proc = run_cli("segment", "drs_deeplabv2_resnet101_voc", root / "a.jpg", "--out", tmp_path / "one", *w)
+    assert proc.returncode == 0, proc.stderr
+    assert png_size(tmp_path / "one" / "a.png") == (H, W)
+    assert png_size(tmp_path / "one" / "a_overlay.png") == (H, W)
+    proc = run_cli("segment", "drs_deeplabv2_resnet101_voc", root, "--out", tmp_path / "many", *w)
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in (tmp_path / "many").iterdir())
+    assert names == ["a.png", "a_overlay.png", "b.png", "b_overlay.png"]  # no --recursive: sub/ is not read
+    assert np.asarray(Image.open(tmp_path / "many" / "a.png")).max() <= 20
+
+
+def _named(weights, *names):
+    return [a for n in names for a in ("--weights", f"{n}={weights[n]}")]
+
+
+def test_compare_grid(images, weights, tmp_path):
+    root, _ = images
+    out = tmp_path / "grid.png"
+    proc = run_cli("compare", root / "a.jpg", "--labels", "bicycle,person", "--out", out, "--cell-width", "80",
+                   "--methods", "cda_irn_voc,cda_irn_resnet50_voc,drs_deeplabv2_resnet101_voc",
+                   *_named(weights, "cda_irn_resnet50_voc", "cda_irn_edge_resnet50_voc", "drs_deeplabv2_resnet101_voc"),
+                   "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    cell_h = round(H * 80 / W)  # 60
+    # row labels, input column + 3 columns of 80 px, 2 title strips, CAM and mask rows
+    assert png_size(out) == (2 * TITLE + 2 * (cell_h + GAP) + GAP, ROW_LABEL + 4 * (80 + GAP) + GAP)
+
+
+def test_compare_leaves_out_a_method_without_weights(images, weights, tmp_path, capsys):
+    root, _ = images
+    out = tmp_path / "grid.png"
+    code, _, err = run_main(capsys, "compare", root / "a.jpg", "--labels", "person", "--out", out,
+                            "--cell-width", "64", "--methods", "cda_irn_voc,eps_voc", "--device", "cpu", "--no-cam",
+                            "--weights", f"cda_irn_voc:cam={weights['cda_irn_resnet50_voc']}",
+                            "--weights", f"cda_irn_voc:irn={weights['cda_irn_edge_resnet50_voc']}")
+    assert code == 3, err
+    assert "eps_voc left out" in err and "offline" in err
+    assert png_size(out) == (2 * TITLE + 1 * (H + GAP) + GAP, ROW_LABEL + 2 * (64 + GAP) + GAP)
