@@ -68,8 +68,9 @@ def get_preset(preset) -> CrfParams:
 
 def _check_image(image: np.ndarray, shape) -> np.ndarray:
     image = np.ascontiguousarray(image, dtype=np.uint8)
-    if image.ndim != 3 or image.shape[:2] != tuple(shape):
-        raise ConfigError(f"CRF image {image.shape} does not match the map size {tuple(shape)}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != tuple(shape):
+        raise ConfigError(f"CRF image {image.shape} does not match the map size {tuple(shape)} "
+                          "(pydensecrf needs an HxWx3 uint8 image)")
     return image
 
 

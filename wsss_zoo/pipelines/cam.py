@@ -57,6 +57,15 @@ def normalize_imagenet(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr.astype(np.float32).transpose(2, 0, 1)))
 
 
+def normalize_imagenet_f32(image: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 RGB -> float32 3xHxW in float32 arithmetic, as torchvision ``ToTensor`` + ``Normalize``
+    compute it (DRS ``utils/transforms``, VainF ``ext_transforms``); within one ulp of :func:`normalize_imagenet`."""
+    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(3, 1, 1)
+    return x.sub_(mean).div_(std).contiguous()
+
+
 def normalize_caffe_bgr(image_rgb: np.ndarray) -> torch.Tensor:
     """uint8 HxWx3 RGB -> float32 3xHxW BGR minus the Caffe mean, no std (DeepLab-V2 / kazuto1011)."""
     bgr = image_rgb[:, :, ::-1].astype(np.float32)

@@ -1,0 +1,98 @@
+#!/usr/bin/env python
+"""CPU time per image of DRS inference and the DeepLab segmenters at VOC size (500x375 by default).
+
+    python benchmarks/bench_drs_deeplab.py                 # 2 threads, 3 timed runs after a warm-up
+    python benchmarks/bench_drs_deeplab.py --threads 1 --runs 5 --only drs_pseudo_mask deeplabv2
+
+Networks are built with random weights (timing does not depend on the values) and carry their
+registry settings, so each row runs exactly what ``wsss_zoo.cam`` / ``pseudo_mask`` / ``segment`` run:
+
+* ``drs_cam``          -- DRS classifier maps, square sizes 256/320/384 in the 320 frame, resized to H x W;
+* ``drs_pseudo_mask``  -- ``drs_voc``: refinement network at 256/320/384 + the saliency label rule;
+* ``deeplabv2``        -- DeepLab-V2 ResNet-101 MSC (scales 1, 0.5, 0.75) on the full image;
+* ``deeplabv3plus``    -- DeepLab-V3+ ResNet-101 OS16 on the full image;
+* ``*_crf``            -- the same with ``crf=True`` (needs pydensecrf).
+
+Prints wall seconds and process CPU seconds (all threads) per image, median over the runs.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import wsss_zoo  # noqa: E402
+from wsss_zoo.pipelines.base import pipeline_class  # noqa: E402
+from wsss_zoo.registry import build_model, model_entry, pipeline_entry  # noqa: E402
+
+
+def _network(name):
+    entry = model_entry(name)
+    model = build_model(entry).eval()
+    model.wsss_zoo_cfg = entry
+    return model
+
+
+def _cases(height, width):
+    rng = np.random.RandomState(0)
+    image = rng.randint(0, 256, (height, width, 3)).astype(np.uint8)
+    saliency = np.zeros((height, width), np.uint8)
+    saliency[height // 4: 3 * height // 4, width // 4: 3 * width // 4] = 255
+    labels = [3, 15]
+    cases = {}
+
+    def drs_pipeline():
+        entry = pipeline_entry("drs_voc")
+        return pipeline_class(entry["recipe"])(entry, {r: _network(n) for r, n in entry["roles"].items()})
+
+    cases["drs_cam"] = (lambda: _network("drs_vgg16_voc"), lambda m: wsss_zoo.cam(m, image, labels))
+    cases["drs_pseudo_mask"] = (drs_pipeline, lambda p: p.pseudo_mask(image, labels, saliency=saliency))
+    for key, name in (("deeplabv2", "drs_deeplabv2_resnet101_voc"), ("deeplabv3plus", "drs_deeplabv3plus_resnet101_voc")):
+        cases[key] = (lambda n=name: _network(n), lambda m: wsss_zoo.segment(m, image))
+        cases[key + "_crf"] = (lambda n=name: _network(n), lambda m: wsss_zoo.segment(m, image, crf=True))
+    return cases
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--height", type=int, default=375)
+    parser.add_argument("--width", type=int, default=500)
+    parser.add_argument("--only", nargs="*", help="subset of the rows")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cases = _cases(args.height, args.width)
+    names = args.only or list(cases)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), image {args.width}x{args.height}, "
+          f"median of {args.runs} runs after one warm-up")
+    print(f"{'row':<20} {'wall s/img':>10} {'cpu s/img':>10}")
+    for name in names:
+        build, run = cases[name]
+        try:
+            subject = build()
+            run(subject)  # warm-up (allocator, oneDNN primitives)
+        except wsss_zoo.WsssZooError as exc:
+            print(f"{name:<20} skipped: {exc}")
+            continue
+        walls, cpus = [], []
+        for _ in range(args.runs):
+            w0, c0 = time.perf_counter(), time.process_time()
+            run(subject)
+            walls.append(time.perf_counter() - w0)
+            cpus.append(time.process_time() - c0)
+        print(f"{name:<20} {statistics.median(walls):>10.2f} {statistics.median(cpus):>10.2f}")
+        del subject
+
+
+if __name__ == "__main__":
+    main()
