@@ -44,7 +44,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2.1", "pyyaml>=6"],
         "crf": ["pydensecrf2>=1.1; python_version<'3.13'"],
-        "train": ["pyyaml>=6"],
+        "train": ["pyyaml>=6", "opencv-python-headless>=4.5"],  # SBNet's SB stage runs Canny in its forward
     },
     entry_points={"console_scripts": ["wsss-zoo=wsss_zoo.cli:main"]},
 )

@@ -25,7 +25,8 @@ MODEL_NAMES = {
     "sbnet_resnet38_voc", "sbnet_aff_resnet38_voc", "sbnet_deeplabv2_resnet101_voc",
     "rib_resnet50_voc", "rib_resnet50_coco", "resnet38_imagenet",
 }
-TRAINING_ONLY_MODELS = {"deeplabv1_resnet101_coco"}  # beyond the contract: the DeepLab COCO init
+TRAINING_ONLY_MODELS = {"deeplabv1_resnet101_coco",  # beyond the contract: the DeepLab COCO init
+                        "vgg16_imagenet", "resnet50_imagenet", "resnet101_imagenet"}  # torchvision training inits
 PIPELINE_NAMES = {
     "drs_voc", "cda_irn_voc", "cda_seam_voc", "cda_psa_voc", "eps_voc", "eps_base_voc", "eps_coco",
     "eps_base_coco", "sbnet_voc", "rib_voc", "rib_coco",
@@ -328,7 +329,8 @@ def test_list_models_filters():
         "eps_base_resnet38_coco", "eps_resnet38_coco", "rib_resnet50_coco"]
     assert wsss_zoo.list_models(task="segmentation") == [
         "drs_deeplabv2_resnet101_voc", "drs_deeplabv3plus_resnet101_voc", "sbnet_deeplabv2_resnet101_voc"]
-    assert wsss_zoo.list_models(task="init") == ["deeplabv1_resnet101_coco", "resnet38_imagenet"]
+    assert wsss_zoo.list_models(task="init") == ["deeplabv1_resnet101_coco", "resnet101_imagenet", "resnet38_imagenet",
+                                                 "resnet50_imagenet", "vgg16_imagenet"]
     assert wsss_zoo.list_models(method="nope") == []
     assert set(wsss_zoo.list_models()) == MODEL_NAMES | TRAINING_ONLY_MODELS
     assert set(wsss_zoo.list_pipelines()) == PIPELINE_NAMES

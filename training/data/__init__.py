@@ -1,0 +1,1 @@
+"""Training sets on top of the wsss_zoo.data readers (no second dataset reader here)."""

@@ -1,0 +1,1 @@
+"""Training losses of the upstream recipes, one module per method family."""
