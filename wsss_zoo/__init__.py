@@ -3,7 +3,7 @@ under one API, with outputs equal to the upstream code's.
 
 >>> import wsss_zoo
 >>> wsss_zoo.list_models(method="EPS")
->>> mask = wsss_zoo.pseudo_mask("examples/2007_000129.jpg", ["bicycle", "person"], method="eps_voc")
+>>> mask = wsss_zoo.pseudo_mask("examples/cyclist.jpg", ["bicycle", "person"], method="eps_voc")
 """
 from .errors import *  # noqa: F401,F403
 from .errors import WsssZooError  # noqa: F401
@@ -12,3 +12,17 @@ from .api import cam, load, load_pipeline, pseudo_mask, segment  # noqa: F401
 from .pipelines.base import Pipeline  # noqa: F401
 
 __version__ = "0.1.0"
+
+_LAZY = {"rib_cam": "wsss_zoo.pipelines.rib", "ImagePool": "wsss_zoo.pipelines.rib"}
+
+
+def __getattr__(name):  # PEP 562: heavy recipe modules load on first use
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'wsss_zoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

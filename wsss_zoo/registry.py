@@ -118,7 +118,9 @@ def register_model(arch: str):
 
 
 def _load_families():
-    from . import models  # noqa: F401  (importing registers every builder)
+    from .models import load_all
+
+    load_all()
 
 
 def builder(arch: str) -> Callable:

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, run_cli, run_main
+from cli_support import ROOT, run_cli, run_main
 from PIL import Image
 
 COMMANDS = ("list", "info", "download", "cam", "pseudo-mask", "segment", "compare", "convert", "publish", "eval")

@@ -4,7 +4,7 @@ import re
 import shlex
 
 import pytest
-from conftest import ROOT
+from cli_support import ROOT
 from PIL import Image
 
 from wsss_zoo import cli

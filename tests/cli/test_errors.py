@@ -1,7 +1,7 @@
 """Mistakes a user makes get one readable line and exit code 2, never a traceback."""
 import pytest
 import torch
-from conftest import ROOT, assert_user_error, run_cli, run_main
+from cli_support import ROOT, assert_user_error, run_cli, run_main
 
 import wsss_zoo.cli as cli
 from wsss_zoo import cli_images

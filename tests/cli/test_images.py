@@ -1,6 +1,6 @@
 """cam / pseudo-mask / segment / compare driven as a user would, on an image and on a folder."""
 import numpy as np
-from conftest import H, W, png_size, run_cli, run_main
+from cli_support import H, W, png_size, run_cli, run_main
 from PIL import Image
 
 from wsss_zoo.data.io import read_cam_npy

@@ -231,8 +231,14 @@ def register_layout(name: str, signature: Sequence[str] = (), description: str =
     return deco
 
 
+def _load_layouts():
+    from ..models import load_all  # families register their layouts on import
+
+    load_all()
+
+
 def get_layout(name: str) -> Layout:
-    from .. import models  # noqa: F401  (families register their layouts on import)
+    _load_layouts()
 
     if name not in _LAYOUTS:
         raise KeyError(f"no converter registered for layout {name!r}; known: {sorted(_LAYOUTS)}")
@@ -240,14 +246,14 @@ def get_layout(name: str) -> Layout:
 
 
 def list_layouts() -> List[str]:
-    from .. import models  # noqa: F401
+    _load_layouts()
 
     return sorted(_LAYOUTS)
 
 
 def guess_layouts(sd) -> List[str]:
     """Names of registered layouts whose signature keys are all present in ``sd``."""
-    from .. import models  # noqa: F401
+    _load_layouts()
 
     keys = set(sd)
     return [name for name, lay in _LAYOUTS.items() if lay.signature and all(k in keys for k in lay.signature)]

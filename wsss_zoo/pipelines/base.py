@@ -50,7 +50,9 @@ def register_pipeline(name: str):
 
 
 def _load_recipes():
-    from .. import pipelines  # noqa: F401  (importing registers every recipe)
+    from . import load_all
+
+    load_all()
 
 
 def cam_recipe(name: str) -> Callable:
