@@ -69,13 +69,14 @@ def load_pipeline(name: str, weights: Optional[Dict[str, str]] = None, *, device
     unknown = set(weights) - set(entry["roles"])
     if unknown:
         raise UnknownNameError(f"{name} has roles {sorted(entry['roles'])}; unknown role(s) {sorted(unknown)}")
-    models = {}
-    for role, model_name in entry["roles"].items():
+    for role in entry["roles"]:  # before any download, so the missing role is what the user hears about
         if role in entry.get("user_weights_required", []) and weights.get(role) is None:
             raise MissingWeightsError(
                 f"{name} needs weights for its '{role}' network, which the authors never published: "
                 f"train one (python training/run.py {entry.get('train_recipes', {}).get(role, '--list')}) and pass "
                 f"weights={{'{role}': 'path/to/file.pth'}}")
+    models = {}
+    for role, model_name in entry["roles"].items():
         models[role] = load(model_name, weights.get(role), device=device, progress=progress)
     return pipeline_class(entry["recipe"])(entry, models, settings, device=device)
 
