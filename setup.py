@@ -42,9 +42,9 @@ setup(
         "matplotlib>=3.6",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2.1", "pyyaml>=6"],
+        "test": ["pytest>=7", "pytest-timeout>=2.1", "pyyaml>=6", "scipy>=1.9"],  # the tests cover training/ too
         "crf": ["pydensecrf2>=1.1; python_version<'3.13'"],
-        "train": ["pyyaml>=6", "opencv-python-headless>=4.5"],  # SBNet's SB stage runs Canny in its forward
+        "train": ["pyyaml>=6", "scipy>=1.9", "opencv-python-headless>=4.5"],  # SBNet's SB stage runs Canny in its forward
     },
     entry_points={"console_scripts": ["wsss-zoo=wsss_zoo.cli:main"]},
 )

@@ -41,11 +41,17 @@ def _with_layout_hint(exc: CheckpointMismatchError, path, entry) -> CheckpointMi
         raw = unwrap_state_dict(read_checkpoint(path))
     except CheckpointFormatError:
         return exc
-    guesses = [g for g in guess_layouts(raw) if g != entry["layout"]]
-    if not guesses:
-        return exc
     from .registry import registry
 
+    guesses = [g for g in guess_layouts(raw) if g != entry["layout"]]
+    if not guesses:
+        siblings = [n for n, e in registry()["models"].items()
+                    if e.get("layout") == entry["layout"] and n != entry["name"]]
+        if exc.mismatched and siblings:  # right family, other head size (e.g. a COCO file as a VOC name)
+            msg = (f"{path} has the {entry['layout']} layout but other tensor shapes than {entry['name']}; "
+                   f"is it one of {', '.join(siblings)}?\n{exc}")
+            return CheckpointMismatchError(msg, exc.missing, exc.unexpected, exc.mismatched)
+        return exc
     names = [n for n, e in registry()["models"].items() if e.get("layout") in guesses]
     msg = (f"{path} does not hold {entry['name']} weights: its keys match the upstream layout "
            f"{', '.join(guesses)} (models: {', '.join(names) or '-'}).\n{exc}")
@@ -122,6 +128,10 @@ def pseudo_mask(image, labels, method: Union[str, Pipeline] = "eps_voc", *, sali
     return pipe.pseudo_mask(image, labels, saliency=saliency, crf=crf)
 
 
-def segment(model: torch.nn.Module, image, *, crf: bool = False) -> np.ndarray:
-    """Argmax label map uint8 [H, W] of a segmentation network's upstream test-time inference."""
-    return run_segment(model, image, crf=crf)
+def segment(model: torch.nn.Module, image, *, crf: bool = False, **options) -> np.ndarray:
+    """Argmax label map uint8 [H, W] of a segmentation network's upstream test-time inference.
+
+    ``options`` override the network's recorded settings, e.g. ``crf_image="bgr_mean_subtracted"``
+    for kazuto1011's original CRF input on a DeepLab-V2 (see ``model_info(name)["inference"]``).
+    """
+    return run_segment(model, image, crf=crf, **options)

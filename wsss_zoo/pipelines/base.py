@@ -11,6 +11,7 @@ Three kinds of recipes, each registered by name and selected by checkpoints.json
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -114,13 +115,19 @@ def run_cam(model, image, labels, *, scales=None, flip=None) -> torch.Tensor:
     return out.float().cpu()
 
 
-def run_segment(model, image, *, crf=False) -> np.ndarray:
+def run_segment(model, image, *, crf=False, **options) -> np.ndarray:
+    """Dispatch :func:`wsss_zoo.segment`; ``options`` override the recipe settings of checkpoints.json."""
     cfg = model_config(model)
     spec = cfg.get("inference", {}).get("segment")
     if not spec:
         raise ConfigError(f"{cfg['name']} is not a segmentation network; use one of "
                           f"{', '.join(_segment_model_names())}")
     settings = {k: v for k, v in spec.items() if k != "recipe"}
+    unknown = set(options) - set(inspect.signature(segment_recipe(spec["recipe"])).parameters) - {"crf"}
+    if unknown:
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for {cfg['name']}; "
+                          f"its settings: {sorted(settings)}")
+    settings.update(options)
     img = load_image(image)
     with torch.inference_mode():
         return segment_recipe(spec["recipe"])(model, img, crf=crf, **settings)
