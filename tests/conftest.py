@@ -1,5 +1,6 @@
 """Test-wide settings: an isolated cache, no network by default, deterministic threads."""
 import os
+import shutil
 
 import pytest
 import torch
@@ -16,3 +17,5 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("WSSS_ZOO_HF_REPO", raising=False)
     yield home
+    # Converted-weight caches are 0.1-0.4 GB each; keep disk use flat over the suite.
+    shutil.rmtree(home, ignore_errors=True)
