@@ -18,28 +18,12 @@ Prints wall seconds and process CPU seconds (all threads) per image, median over
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import wsss_zoo  # noqa: E402
-from wsss_zoo.pipelines.base import pipeline_class  # noqa: E402
-from wsss_zoo.registry import build_model, model_entry, pipeline_entry  # noqa: E402
-
-
-def _network(name):
-    entry = model_entry(name)
-    model = build_model(entry).eval()
-    model.wsss_zoo_cfg = entry
-    return model
+from _common import print_rows, standin_network, standin_pipeline
+import wsss_zoo
 
 
 def _cases(height, width):
@@ -50,15 +34,12 @@ def _cases(height, width):
     labels = [3, 15]
     cases = {}
 
-    def drs_pipeline():
-        entry = pipeline_entry("drs_voc")
-        return pipeline_class(entry["recipe"])(entry, {r: _network(n) for r, n in entry["roles"].items()})
-
-    cases["drs_cam"] = (lambda: _network("drs_vgg16_voc"), lambda m: wsss_zoo.cam(m, image, labels))
-    cases["drs_pseudo_mask"] = (drs_pipeline, lambda p: p.pseudo_mask(image, labels, saliency=saliency))
+    cases["drs_cam"] = (lambda: standin_network("drs_vgg16_voc"), lambda m: wsss_zoo.cam(m, image, labels))
+    cases["drs_pseudo_mask"] = (lambda: standin_pipeline("drs_voc"),
+                                lambda p: p.pseudo_mask(image, labels, saliency=saliency))
     for key, name in (("deeplabv2", "drs_deeplabv2_resnet101_voc"), ("deeplabv3plus", "drs_deeplabv3plus_resnet101_voc")):
-        cases[key] = (lambda n=name: _network(n), lambda m: wsss_zoo.segment(m, image))
-        cases[key + "_crf"] = (lambda n=name: _network(n), lambda m: wsss_zoo.segment(m, image, crf=True))
+        cases[key] = (lambda n=name: standin_network(n), lambda m: wsss_zoo.segment(m, image))
+        cases[key + "_crf"] = (lambda n=name: standin_network(n), lambda m: wsss_zoo.segment(m, image, crf=True))
     return cases
 
 
@@ -75,23 +56,7 @@ def main(argv=None):
     names = args.only or list(cases)
     print(f"torch {torch.__version__}, {args.threads} thread(s), image {args.width}x{args.height}, "
           f"median of {args.runs} runs after one warm-up")
-    print(f"{'row':<20} {'wall s/img':>10} {'cpu s/img':>10}")
-    for name in names:
-        build, run = cases[name]
-        try:
-            subject = build()
-            run(subject)  # warm-up (allocator, oneDNN primitives)
-        except wsss_zoo.WsssZooError as exc:
-            print(f"{name:<20} skipped: {exc}")
-            continue
-        walls, cpus = [], []
-        for _ in range(args.runs):
-            w0, c0 = time.perf_counter(), time.process_time()
-            run(subject)
-            walls.append(time.perf_counter() - w0)
-            cpus.append(time.process_time() - c0)
-        print(f"{name:<20} {statistics.median(walls):>10.2f} {statistics.median(cpus):>10.2f}")
-        del subject
+    print_rows(cases, names, args.runs)
 
 
 if __name__ == "__main__":

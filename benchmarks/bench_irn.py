@@ -19,20 +19,16 @@ Prints wall seconds and process CPU seconds (summed over threads) per image, med
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import wsss_zoo  # noqa: E402
-from tests.fixtures import irn_layouts  # noqa: E402
-from wsss_zoo.pipelines.irn import irn_cam_maps, propagate_to_edge, random_walk_labels  # noqa: E402
+from _common import timed
+import wsss_zoo
+from tests.fixtures import irn_layouts
+from wsss_zoo.pipelines.irn import irn_cam_maps, propagate_to_edge, random_walk_labels
 
 LABELS = [9, 15]  # chair, person
 ROWS = ("cam", "edge", "walk", "pseudo_mask", "rib_step")
@@ -44,17 +40,6 @@ def test_image(height: int, width: int) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.fromarray(low).resize((width, height), Image.BICUBIC))
-
-
-def timed(fn, runs: int):
-    fn()  # warm-up
-    walls, cpus = [], []
-    for _ in range(runs):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def main(argv=None):

@@ -17,19 +17,13 @@ Prints wall seconds and process CPU seconds (summed over threads) per image, med
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import wsss_zoo  # noqa: E402
-from wsss_zoo.pipelines.base import pipeline_class  # noqa: E402
-from wsss_zoo.registry import build_model, model_entry, pipeline_entry  # noqa: E402
+from _common import print_rows, standin_network, standin_pipeline
+import wsss_zoo
+from wsss_zoo.registry import pipeline_entry
 
 CAM_NETWORKS = {"eps_cam": "eps_resnet38_voc", "eps_base_cam": "eps_base_resnet38_voc",
                 "psa_cam": "cda_psa_resnet38_voc", "seam_cam": "cda_seam_resnet38_voc", "sbnet_cam": "sbnet_resnet38_voc"}
@@ -37,39 +31,16 @@ PIPELINES = ("eps_voc", "eps_base_voc", "cda_psa_voc", "cda_seam_voc", "sbnet_vo
 LABELS = [9, 15]  # chair, person
 
 
-def network(name: str) -> torch.nn.Module:
-    entry = model_entry(name)
-    model = build_model(entry).eval()
-    model.wsss_zoo_cfg = entry
-    return model
-
-
-def pipeline(name: str):
-    entry = pipeline_entry(name)
-    return pipeline_class(entry["recipe"])(entry, {role: network(n) for role, n in entry["roles"].items()})
-
-
 def rows(image: np.ndarray):
     """name -> (build, run) for every row."""
     out = {}
     for row, name in CAM_NETWORKS.items():
-        out[row] = (lambda n=name: network(n), lambda m: wsss_zoo.cam(m, image, LABELS))
+        out[row] = (lambda n=name: standin_network(n), lambda m: wsss_zoo.cam(m, image, LABELS))
     for name in PIPELINES:
-        out[name] = (lambda n=name: pipeline(n), lambda p: p.pseudo_mask(image, LABELS))
+        out[name] = (lambda n=name: standin_pipeline(n), lambda p: p.pseudo_mask(image, LABELS))
         if pipeline_entry(name).get("crf"):
-            out[name + "_crf"] = (lambda n=name: pipeline(n), lambda p: p.pseudo_mask(image, LABELS, crf=True))
+            out[name + "_crf"] = (lambda n=name: standin_pipeline(n), lambda p: p.pseudo_mask(image, LABELS, crf=True))
     return out
-
-
-def timed(fn, subject, runs: int):
-    """Median (wall, cpu) seconds of ``fn(subject)`` over ``runs`` calls."""
-    walls, cpus = [], []
-    for _ in range(runs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        fn(subject)
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def main(argv=None):
@@ -86,19 +57,7 @@ def main(argv=None):
     table = rows(image)
     print(f"torch {torch.__version__}, {args.threads} thread(s), image {args.width}x{args.height}, "
           f"median of {args.runs} run(s){'' if args.no_warmup else ' after a warm-up'}")
-    print(f"{'row':<18} {'wall s/img':>10} {'cpu s/img':>10}")
-    for name in args.only or list(table):
-        build, run = table[name]
-        try:
-            subject = build()
-            if not args.no_warmup:
-                run(subject)
-        except wsss_zoo.WsssZooError as exc:
-            print(f"{name:<18} skipped: {exc}")
-            continue
-        wall, cpu = timed(run, subject, args.runs)
-        print(f"{name:<18} {wall:>10.2f} {cpu:>10.2f}", flush=True)
-        del subject
+    print_rows(table, args.only or list(table), args.runs, warmup=not args.no_warmup)
 
 
 if __name__ == "__main__":
