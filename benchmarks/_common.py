@@ -18,7 +18,8 @@ if str(ROOT) not in sys.path:
 
 import wsss_zoo  # noqa: E402
 from wsss_zoo.pipelines.base import pipeline_class  # noqa: E402
-from wsss_zoo.registry import build_model, model_entry, pipeline_entry  # noqa: E402
+from wsss_zoo.models import build_model  # noqa: E402
+from wsss_zoo.registry import model_entry, pipeline_entry  # noqa: E402
 
 #: row name -> (build the subject once, run it on the benchmark image)
 Rows = Dict[str, Tuple[Callable[[], object], Callable[[object], object]]]
@@ -28,14 +29,14 @@ def standin_network(name: str) -> torch.nn.Module:
     """The registry's network ``name`` with its default (random / from-scratch) initialisation, eval mode."""
     entry = model_entry(name)
     model = build_model(entry).eval()
-    model.wsss_zoo_cfg = entry
+    model.wsss_zoo_entry = entry
     return model
 
 
 def standin_pipeline(name: str):
     """Pipeline ``name`` over stand-in networks for each of its roles."""
     entry = pipeline_entry(name)
-    return pipeline_class(entry["recipe"])(entry, {role: standin_network(n) for role, n in entry["roles"].items()})
+    return pipeline_class(entry.recipe)(entry, {role: standin_network(n) for role, n in entry.roles.items()})
 
 
 def timed(fn: Callable[[], object], runs: int, warmup: bool = True) -> Tuple[float, float]:

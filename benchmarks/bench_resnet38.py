@@ -38,7 +38,7 @@ def rows(image: np.ndarray):
         out[row] = (lambda n=name: standin_network(n), lambda m: wsss_zoo.cam(m, image, LABELS))
     for name in PIPELINES:
         out[name] = (lambda n=name: standin_pipeline(n), lambda p: p.pseudo_mask(image, LABELS))
-        if pipeline_entry(name).get("crf"):
+        if pipeline_entry(name).crf is not None:
             out[name + "_crf"] = (lambda n=name: standin_pipeline(n), lambda p: p.pseudo_mask(image, LABELS, crf=True))
     return out
 

@@ -103,7 +103,7 @@ def collect_rows(registry: Optional[dict] = None) -> List[Row]:
     """One row per distinct (name, stage, split, crf) metric record; a model's record that names a
     ``pipeline`` is that pipeline's row."""
     if registry is None:
-        from wsss_zoo.registry import registry as load_registry
+        from wsss_zoo.registry import document as load_registry
 
         registry = load_registry()
     rows: Dict[tuple, Row] = {}
@@ -133,7 +133,7 @@ def find_local_weights(model_name: str, weights_dir: Optional[Path]) -> Optional
     from wsss_zoo.registry import model_entry
 
     entry = model_entry(model_name)
-    for cand in (entry.get("filename"), f"{model_name}.pth", f"{model_name}.safetensors"):
+    for cand in (entry.filename, f"{model_name}.pth", f"{model_name}.safetensors"):
         if cand and (weights_dir / cand).is_file():
             return weights_dir / cand
     return None
@@ -149,8 +149,8 @@ def resolve_weights(name: str, command: str, weights_dir: Optional[Path], downlo
 
     if is_pipeline(name) and command != "segment":
         entry = pipeline_entry(name)
-        needed = dict(entry["roles"])
-        required = set(entry.get("user_weights_required", []))
+        needed = dict(entry.roles)
+        required = set(entry.user_weights_required)
     else:
         needed, required = {"": name}, set()
     out = {}
@@ -158,12 +158,12 @@ def resolve_weights(name: str, command: str, weights_dir: Optional[Path], downlo
         path = find_local_weights(model_name, weights_dir)
         if path is None and role in required:
             raise LookupError(f"{name} needs a user-trained '{role}' network (never published): put it in "
-                              f"--weights-dir as {model_entry(model_name)['filename']}")
+                              f"--weights-dir as {model_entry(model_name).filename}")
         if path is None:
             if not download:
                 raise LookupError(f"no local weights for {model_name} in --weights-dir and downloads are off")
             try:
-                path = hub.resolve_file(model_name)
+                path = hub.resolve_file(model_entry(model_name))
             except WsssZooError as exc:
                 raise LookupError(f"weights of {model_name} unavailable: {exc}") from None
         out[role] = str(path)
@@ -211,7 +211,7 @@ def _crf_variants(row: Row, proto: Protocol) -> List[bool]:
 
     variants = [False, True] if row.crf is None else [bool(row.crf)]
     no_crf_recipe = proto.command == "cam" or (proto.command == "pseudo-mask" and is_pipeline(row.name)
-                                               and not pipeline_entry(row.name).get("crf"))
+                                               and pipeline_entry(row.name).crf is None)
     if no_crf_recipe:
         variants = [v for v in variants if not v]
         if not variants:

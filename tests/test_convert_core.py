@@ -192,8 +192,9 @@ def test_strict_load_ignores_num_batches_tracked_both_ways():
 
 
 def test_strict_load_names_missing_unexpected_and_mismatched_keys(monkeypatch):
-    monkeypatch.setitem(core._LAYOUTS, "toy_layout",
-                        core.Layout("toy_layout", lambda sd: sd, ("stray.weight",), "a test layout"))
+    core.LAYOUTS.load()
+    monkeypatch.setattr(core.LAYOUTS, "_items", dict(core.LAYOUTS._items))  # restored after the test
+    core.LAYOUTS.register("toy_layout", core.Layout("toy_layout", lambda sd: sd, ("stray.weight",), "a test layout"))
     net = small_net()
     sd = dict(net.state_dict())
     del sd["1.running_var"]

@@ -41,14 +41,15 @@ def test_missing_extra_raises_a_helpful_error(no_pydensecrf):
 def test_segment_with_crf_but_no_extra_raises(no_pydensecrf):
     import torch
 
-    from wsss_zoo.pipelines.segment import deeplabv3plus_segment
+    from wsss_zoo.pipelines.deeplab import deeplabv3plus_segment
+    from wsss_zoo.pipelines.preprocess import IMAGENET_F32
 
     class Tiny(torch.nn.Module):
         def forward(self, x):
             return torch.cat([x[:, :1], -x[:, :1]], dim=1)
 
     with pytest.raises(CrfNotInstalledError):
-        deeplabv3plus_segment(Tiny(), np.zeros((6, 7, 3), np.uint8), crf=True)
+        deeplabv3plus_segment(Tiny(), np.zeros((6, 7, 3), np.uint8), crf=True, pre=IMAGENET_F32)
 
 
 def _scene(seed=0):

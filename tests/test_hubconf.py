@@ -7,6 +7,7 @@ import torch
 
 import wsss_zoo
 from wsss_zoo import registry
+from wsss_zoo.models import list_architectures
 from wsss_zoo.errors import WsssZooError
 
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -34,7 +35,7 @@ def test_hub_lists_every_model_and_pipeline(hub_repo):
 
 def test_hub_help_is_the_model_card(hub_repo):
     doc = torch.hub.help(model="cda_irn_resnet50_voc", **hub_repo)
-    assert doc.startswith(registry.model_entry("cda_irn_resnet50_voc")["description"])
+    assert doc.startswith(registry.model_entry("cda_irn_resnet50_voc").description)
     assert "50.8 VOC12 train (1464), CAM" in doc
     assert "License: MIT" in doc and "@InProceedings{CDA_2021_ICCV" in doc
     assert "pretrained=True" in doc
@@ -51,15 +52,15 @@ def test_hub_declares_import_names_only():
 
 
 def test_hub_load_random_init_network_in_eval_mode():
-    available = set(registry.list_architectures())
+    available = set(list_architectures())
     candidates = [n for n in PREFERRED + wsss_zoo.list_models()
-                  if registry.model_entry(n)["architecture"]["builder"] in available]
+                  if registry.model_entry(n).builder in available]
     if not candidates:
         pytest.skip("no network builder is registered yet")
     name = candidates[0]
     model = torch.hub.load(ROOT, name, source="local", pretrained=False)
     assert isinstance(model, torch.nn.Module) and not model.training
-    assert model.wsss_zoo_cfg["name"] == name
+    assert model.wsss_zoo_entry.name == name
 
 
 def test_hub_load_missing_weights_file_raises(tmp_path):

@@ -22,7 +22,7 @@ from wsss_zoo.registry import model_entry
 def output_stem(recipe) -> str:
     """Registry name when the recipe is the one that trains that published checkpoint, else the recipe name."""
     try:
-        if model_entry(recipe.load_as).get("train_recipe") == recipe.name:
+        if model_entry(recipe.load_as).train_recipe == recipe.name:
             return recipe.load_as
     except Exception:  # noqa: BLE001 - an unknown load_as is reported elsewhere
         pass

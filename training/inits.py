@@ -23,7 +23,7 @@ def _prefixed(prefix: str, drop: tuple = ("fc.",)) -> Callable:
 
 
 def _vgg16_trunk(sd):
-    from wsss_zoo.convert.drs import imagenet_vgg16_trunk
+    from wsss_zoo.models.vgg_drs import imagenet_vgg16_trunk
 
     return imagenet_vgg16_trunk(sd)
 
@@ -45,10 +45,11 @@ MAPPERS: Dict[str, Callable] = {
 def load_init(model: torch.nn.Module, name: str, weights: Optional[str] = None) -> dict:
     """Load the registry init ``name`` (or the local file ``weights``) into ``model``; returns a summary."""
     from wsss_zoo import hub
+    from wsss_zoo.registry import model_entry
 
     if name not in MAPPERS:
         raise KeyError(f"no init mapper for {name!r}; known: {sorted(MAPPERS)}")
-    sd, path = hub.load_state_dict(name, weights)
+    sd, path = hub.load_state_dict(model_entry(name), weights)
     if name == "deeplabv1_resnet101_coco":
         from wsss_zoo.models.deeplab import load_coco_init
 

@@ -144,8 +144,8 @@ def main(argv=None) -> int:
         parser().error("give a recipe name, or --list")
     try:
         recipe = get_recipe(args.recipe)
-    except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
+    except WsssZooError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.show:
         print(json.dumps(recipe.to_dict(), indent=1))

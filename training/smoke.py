@@ -82,7 +82,7 @@ def _write_input(name: str, folder: Path, recipe: Recipe, tree, rng) -> None:
             bg = (1 - fg.max(0)) ** (4 if name == "crf_la" else 24) if len(ids) else np.ones(mask.shape, np.float32)
             save_npy(folder / f"{image_id}.npy", {0: bg.astype(np.float32), **{c: fg[i] for i, c in enumerate(ids)}})
         elif name == "loc_maps":
-            from wsss_zoo.pipelines.cam import pil_resize
+            from wsss_zoo.pipelines.preprocess import pil_resize
 
             size = 64
             small = pil_resize(mask, (size, size), "nearest")
@@ -140,11 +140,12 @@ def prepare(cfg: RunConfig, base: Optional[Path] = None) -> dict:
 
 def write_random_weights(recipe: Recipe, base: Path) -> Path:
     """A randomly initialised network of ``recipe.load_as`` saved as a plain state dict."""
-    from wsss_zoo.registry import build_model
+    from wsss_zoo.models import build_model
+    from wsss_zoo.registry import model_entry
 
     torch.manual_seed(0)
     path = base / f"random_{recipe.load_as}.pth"
-    torch.save(build_model(recipe.load_as).state_dict(), path)
+    torch.save(build_model(model_entry(recipe.load_as)).state_dict(), path)
     return path
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss_zoo.pipelines.cam import normalize_caffe_bgr, normalize_imagenet, pil_resize, scaled_size
+from wsss_zoo.pipelines.preprocess import normalize_caffe_bgr, normalize_imagenet, pil_resize, scaled_size
 
 Array = np.ndarray
 

@@ -1,96 +1,119 @@
-"""The public functions of wsss_zoo (contract: shared/spec/api.md)."""
+"""The public functions of wsss_zoo (contract: shared/spec/api.md).
+
+This is the edge: names are resolved to typed registry entries once, images and labels are validated
+once, and the core functions of :mod:`wsss_zoo.pipelines` run on the validated values.
+"""
 from __future__ import annotations
 
+import os
 import threading
-from typing import Dict, Optional, Union
+from typing import Dict, Mapping, Optional, Union
 
 import numpy as np
 import torch
 
 from . import hub
 from .convert import guess_layouts, load_state_dict_strict, read_checkpoint, unwrap_state_dict
-from .errors import CheckpointFormatError, CheckpointMismatchError, MissingWeightsError, UnknownNameError
-from .pipelines.base import Pipeline, pipeline_class, run_cam, run_segment
-from .registry import build_model, is_model, is_pipeline, model_entry, pipeline_entry
+from .devices import resolve_device
+from .errors import (CheckpointFormatError, CheckpointMismatchError, ConfigError, MissingWeightsError,
+                     UnknownNameError)
+from .inputs import load_image, parse_labels
+from .models import build_model
+from .pipelines.base import Pipeline, compute_cam, compute_segment, model_entry_of, pipeline_class
+from .registry import ModelEntry, PipelineEntry, model_entry, models, pipeline_entry
+
+#: ``weights="DEFAULT"`` means the published weights, as torchvision's ``weights="DEFAULT"``
+DEFAULT_WEIGHTS = "DEFAULT"
 
 
-def load(name: str, weights=None, *, device="cpu", progress: bool = True) -> torch.nn.Module:
+def _weights_path(weights):
+    return None if weights is None or (isinstance(weights, str) and weights == DEFAULT_WEIGHTS) else weights
+
+
+def load(name: str, weights=None, *, device="auto", progress: bool = True) -> torch.nn.Module:
     """Build the network of a published checkpoint and load its weights (eval mode).
 
-    ``weights``: None downloads by name (verified, cached); a path loads a local file in any published
-    upstream layout, or the project's own safetensors conversion.
+    ``weights``: None or ``"DEFAULT"`` downloads by name (verified, cached); a path loads a local file in any
+    published upstream layout, or the project's own safetensors conversion.
     """
-    if is_pipeline(name) and not is_model(name):
-        raise UnknownNameError(f"{name!r} is a pipeline, not a network: use wsss_zoo.load_pipeline({name!r})")
     entry = model_entry(name)
+    dev = resolve_device(device)
+    return load_entry(entry, _weights_path(weights), device=dev, progress=progress)
+
+
+def load_entry(entry: ModelEntry, weights=None, *, device="cpu", progress: bool = True) -> torch.nn.Module:
+    """:func:`load` for a resolved entry (no name lookup, device already checked)."""
     sd, path = hub.load_state_dict(entry, weights, progress=progress)
     model = build_model(entry)
     try:
-        load_state_dict_strict(model, sd, name=f"{name} ({entry['architecture']['builder']})")
+        load_state_dict_strict(model, sd, name=f"{entry.name} ({entry.builder})")
     except CheckpointMismatchError as exc:
         raise _with_layout_hint(exc, path, entry) from None
     model.eval()
     model.to(device)
-    model.wsss_zoo_cfg = entry
+    model.wsss_zoo_entry = entry
     return model
 
 
-def _with_layout_hint(exc: CheckpointMismatchError, path, entry) -> CheckpointMismatchError:
+def _with_layout_hint(exc: CheckpointMismatchError, path, entry: ModelEntry) -> CheckpointMismatchError:
     """Add which upstream layout the file really has, judged from its raw keys."""
     try:
         raw = unwrap_state_dict(read_checkpoint(path))
     except CheckpointFormatError:
         return exc
-    from .registry import registry
-
-    guesses = [g for g in guess_layouts(raw) if g != entry["layout"]]
+    guesses = [g for g in guess_layouts(raw) if g != entry.layout]
     if not guesses:
-        siblings = [n for n, e in registry()["models"].items()
-                    if e.get("layout") == entry["layout"] and n != entry["name"]]
+        siblings = [e.name for e in models() if e.layout == entry.layout and e.name != entry.name]
         if exc.mismatched and siblings:  # right family, other head size (e.g. a COCO file as a VOC name)
-            msg = (f"{path} has the {entry['layout']} layout but other tensor shapes than {entry['name']}; "
+            msg = (f"{path} has the {entry.layout} layout but other tensor shapes than {entry.name}; "
                    f"is it one of {', '.join(siblings)}?\n{exc}")
             return CheckpointMismatchError(msg, exc.missing, exc.unexpected, exc.mismatched)
         return exc
-    names = [n for n, e in registry()["models"].items() if e.get("layout") in guesses]
-    msg = (f"{path} does not hold {entry['name']} weights: its keys match the upstream layout "
+    names = [e.name for e in models() if e.layout in guesses]
+    msg = (f"{path} does not hold {entry.name} weights: its keys match the upstream layout "
            f"{', '.join(guesses)} (models: {', '.join(names) or '-'}).\n{exc}")
     return CheckpointMismatchError(msg, exc.missing, exc.unexpected, exc.mismatched)
 
 
-def load_pipeline(name: str, weights: Optional[Dict[str, str]] = None, *, device="cpu",
-                  progress: bool = True, **settings) -> Pipeline:
+def pipeline_weights(entry: PipelineEntry, weights) -> Dict[str, Optional[str]]:
+    """``{role: path or None}`` from ``weights``: None/``"DEFAULT"``, a path (one-role pipelines) or a dict."""
+    if weights is None or (isinstance(weights, str) and weights == DEFAULT_WEIGHTS):
+        return {}
+    if isinstance(weights, (str, os.PathLike)):
+        if len(entry.roles) != 1:
+            raise ConfigError(f"{entry.name} has roles {', '.join(entry.roles)}: give weights as a dict "
+                              f"{{role: path}}, e.g. weights={{'{next(iter(entry.roles))}': 'file.pth'}}")
+        return {next(iter(entry.roles)): weights}
+    if not isinstance(weights, Mapping):
+        raise ConfigError(f"pipeline weights must be a path (one-role pipelines) or a dict {{role: path}}, "
+                          f"not {type(weights).__name__}")
+    unknown = sorted(set(weights) - set(entry.roles))
+    if unknown:
+        raise UnknownNameError(f"{entry.name} has roles {sorted(entry.roles)}; unknown role(s) {unknown}")
+    return {role: _weights_path(path) for role, path in weights.items()}
+
+
+def load_pipeline(name: str, weights=None, *, device="auto", progress: bool = True, **settings) -> Pipeline:
     """Load a pseudo-mask pipeline with all its role networks.
 
-    ``weights`` maps roles to local files (``{"cam": path, "irn": path}``); missing roles download by
-    name. Keyword ``settings`` override the upstream defaults recorded in checkpoints.json.
+    ``weights``: None or ``"DEFAULT"`` (published weights for every role), a path (pipelines with one
+    role), or ``{role: path}`` (missing roles download by name). Keyword ``settings`` override the upstream
+    defaults recorded in checkpoints.json; they are validated (names, types, ranges) before anything loads.
     """
-    if is_model(name) and not is_pipeline(name):
-        raise UnknownNameError(f"{name!r} is a network, not a pipeline: use wsss_zoo.load({name!r}); "
-                               f"pipelines: {', '.join(_pipelines())}")
     entry = pipeline_entry(name)
-    weights = dict(weights or {})
-    if isinstance(weights, (str, bytes)) or not isinstance(weights, dict):
-        raise UnknownNameError("pipeline weights must be a dict {role: path}")
-    unknown = set(weights) - set(entry["roles"])
-    if unknown:
-        raise UnknownNameError(f"{name} has roles {sorted(entry['roles'])}; unknown role(s) {sorted(unknown)}")
-    for role in entry["roles"]:  # before any download, so the missing role is what the user hears about
-        if role in entry.get("user_weights_required", []) and weights.get(role) is None:
+    cls = pipeline_class(entry.recipe)
+    cls.resolve_settings(entry, settings)  # typos and out-of-range values fail before any download
+    files = pipeline_weights(entry, weights)
+    for role in entry.roles:  # before any download, so the missing role is what the user hears about
+        if role in entry.user_weights_required and files.get(role) is None:
+            recipe = entry.train_recipes.get(role, "--list")
             raise MissingWeightsError(
                 f"{name} needs weights for its '{role}' network, which the authors never published: "
-                f"train one (python training/run.py {entry.get('train_recipes', {}).get(role, '--list')}) and pass "
-                f"weights={{'{role}': 'path/to/file.pth'}}")
-    models = {}
-    for role, model_name in entry["roles"].items():
-        models[role] = load(model_name, weights.get(role), device=device, progress=progress)
-    return pipeline_class(entry["recipe"])(entry, models, settings, device=device)
-
-
-def _pipelines():
-    from .registry import list_pipelines
-
-    return list_pipelines()
+                f"train one (python training/run.py {recipe}) and pass weights={{'{role}': 'path/to/file.pth'}}")
+    dev = resolve_device(device)
+    nets = {role: load_entry(model_entry(model), files.get(role), device=dev, progress=progress)
+            for role, model in entry.roles.items()}
+    return cls(entry, nets, settings, device=dev)
 
 
 def cam(model: torch.nn.Module, image, labels, *, scales=None, flip=None) -> torch.Tensor:
@@ -101,9 +124,10 @@ def cam(model: torch.nn.Module, image, labels, *, scales=None, flip=None) -> tor
     """
     if isinstance(model, Pipeline):
         if scales is not None or flip is not None:
-            raise UnknownNameError("scales/flip apply to a network; pass pipeline.models['cam']")
+            raise ConfigError("scales/flip apply to a network; pass pipeline.models['cam']")
         return model.cam(image, labels)
-    return run_cam(model, image, labels, scales=scales, flip=flip)
+    entry = model_entry_of(model)
+    return compute_cam(model, load_image(image), parse_labels(labels, entry.dataset), scales=scales, flip=flip)
 
 
 _PIPELINE_CACHE: Dict[tuple, Pipeline] = {}
@@ -111,7 +135,7 @@ _PIPELINE_LOCK = threading.Lock()
 
 
 def pseudo_mask(image, labels, method: Union[str, Pipeline] = "eps_voc", *, saliency=None, crf: bool = False,
-                weights=None, device="cpu") -> np.ndarray:
+                weights=None, device="auto") -> np.ndarray:
     """The upstream pipeline's final pseudo label map, uint8 [H, W] (0 bg, class ids, 255 ignore).
 
     ``method`` is a pipeline name (loaded once and kept) or a loaded :class:`Pipeline`.
@@ -119,11 +143,13 @@ def pseudo_mask(image, labels, method: Union[str, Pipeline] = "eps_voc", *, sali
     if isinstance(method, Pipeline):
         pipe = method
     else:
-        key = (method, repr(sorted((weights or {}).items())), str(device))
+        entry = pipeline_entry(method)
+        files = pipeline_weights(entry, weights)
+        key = (method, tuple(sorted((r, str(p)) for r, p in files.items())), str(resolve_device(device)))
         with _PIPELINE_LOCK:
             pipe = _PIPELINE_CACHE.get(key)
             if pipe is None:
-                pipe = load_pipeline(method, weights, device=device)
+                pipe = load_pipeline(method, files or None, device=device)
                 _PIPELINE_CACHE[key] = pipe
     return pipe.pseudo_mask(image, labels, saliency=saliency, crf=crf)
 
@@ -134,4 +160,4 @@ def segment(model: torch.nn.Module, image, *, crf: bool = False, **options) -> n
     ``options`` override the network's recorded settings, e.g. ``crf_image="bgr_mean_subtracted"``
     for kazuto1011's original CRF input on a DeepLab-V2 (see ``model_info(name)["inference"]``).
     """
-    return run_segment(model, image, crf=crf, **options)
+    return compute_segment(model, load_image(image), crf=crf, **options)

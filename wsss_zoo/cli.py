@@ -38,59 +38,43 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def resolve_device(spec: Optional[str]) -> str:
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; checked here."""
-    import torch
+    from .devices import resolve_device as resolve
 
-    if spec in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(spec)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {spec}: CUDA is not available here (torch {torch.__version__}); "
-                              "use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) are visible")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"--device {spec}: MPS is not available here; use --device cpu")
-    return str(dev)
+    return str(resolve(spec))
 
 
 # --------------------------------------------------------------------------- registry commands
 def _is_cached(model_name: str) -> bool:
-    from .hub import cached_file_path
+    from .cache import cached_file_path
     from .registry import model_entry
 
     return cached_file_path(model_entry(model_name)).is_file()
 
 
-def _license_text(entry: dict) -> str:
+def _license_text(entry) -> str:
     from .model_card import format_license
-    from .publish import license_of
 
-    return format_license(license_of(entry))
+    return format_license(entry.license)
 
 
 def cmd_list(args) -> int:
-    from .registry import registry
+    from .registry import models, pipelines
 
-    reg = registry()
     rows = []
     if not args.pipelines:
-        for name, e in sorted(reg["models"].items()):
-            if any(v and str(e.get(k, "")).lower() != v.lower() for k, v in
+        for e in models():
+            if any(v and str(getattr(e, k)).lower() != v.lower() for k, v in
                    (("method", args.method), ("task", args.task), ("dataset", args.dataset))):
                 continue
-            rows.append({"name": name, "kind": "network", "method": e.get("method", ""), "task": e.get("task", ""),
-                         "dataset": e.get("dataset", ""), "cached": _is_cached(name), "license": _license_text(e)})
+            rows.append({"name": e.name, "kind": "network", "method": e.method, "task": e.task,
+                         "dataset": e.dataset, "cached": _is_cached(e.name), "license": _license_text(e)})
     if not args.models and not args.task:
-        for name, e in sorted(reg["pipelines"].items()):
-            if any(v and str(e.get(k, "")).lower() != v.lower() for k, v in
+        for e in pipelines():
+            if any(v and str(getattr(e, k)).lower() != v.lower() for k, v in
                    (("method", args.method), ("dataset", args.dataset))):
                 continue
-            rows.append({"name": name, "kind": "pipeline", "method": e.get("method", ""), "task": "pseudo-mask",
-                         "dataset": e.get("dataset", ""), "cached": all(_is_cached(m) for m in e["roles"].values()),
+            rows.append({"name": e.name, "kind": "pipeline", "method": e.method, "task": "pseudo-mask",
+                         "dataset": e.dataset, "cached": all(_is_cached(m) for m in e.roles.values()),
                          "license": _license_text(e)})
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -108,36 +92,37 @@ def cmd_list(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .hub import cached_file_path, describe_sources
+    from .cache import cached_file_path, describe_sources
     from .model_card import model_card
-    from .registry import is_pipeline, model_entry, model_info
+    from .registry import entry as registry_entry
 
-    entry = model_info(args.name)
+    entry = registry_entry(args.name)
     if args.json:
-        print(json.dumps(entry, indent=2))
+        print(json.dumps(entry.to_dict(), indent=2))
         return EXIT_OK
     print(args.name)
     print(model_card(args.name))
     print()
-    if is_pipeline(args.name):
-        for role, model in entry["roles"].items():
+    if entry.kind == "pipeline":
+        for role, model in entry.roles.items():
             state = "cached" if _is_cached(model) else "not cached"
             print(f"role {role}: {model} ({state})")
-        if entry.get("settings"):
+        if entry.settings:
             print("settings (override with --set KEY=VALUE): "
-                  + ", ".join(f"{k}={v}" for k, v in entry["settings"].items()))
+                  + ", ".join(f"{k}={v}" for k, v in entry.settings.items()))
     else:
-        path = cached_file_path(model_entry(args.name))
-        print(f"file: {entry.get('filename')} ({'cached at ' + str(path) if path.is_file() else 'not cached'})")
+        path = cached_file_path(entry)
+        print(f"file: {entry.filename} ({'cached at ' + str(path) if path.is_file() else 'not cached'})")
         print(f"sources: {describe_sources(entry)}")
-        cam = entry.get("inference", {}).get("cam")
+        cam = entry.inference.cam
         if cam:
-            print(f"CAM inference: recipe {cam.get('recipe')}, scales {cam.get('scales')}, flip {cam.get('flip')}")
+            print(f"CAM inference: recipe {cam.recipe}, scales {list(cam.scales)}, flip {cam.flip}")
     return EXIT_OK
 
 
 def _expand_download_names(args) -> List[str]:
-    from .registry import is_pipeline, list_models, model_info
+    from .registry import entry as registry_entry
+    from .registry import list_models
 
     names = list(args.names)
     if args.all:
@@ -146,10 +131,10 @@ def _expand_download_names(args) -> List[str]:
         raise ConfigError(f"name what to download (e.g. {PROG} download eps_voc), or pass --all")
     models: List[str] = []
     for name in names:
-        entry = model_info(name)  # unknown names fail before any download
-        if is_pipeline(name):
-            for role, model in entry["roles"].items():
-                if role in entry.get("user_weights_required", []):
+        entry = registry_entry(name)  # unknown names fail before any download
+        if entry.kind == "pipeline":
+            for role, model in entry.roles.items():
+                if role in entry.user_weights_required:
                     warn(f"{name}: role '{role}' has no published weights (train one and pass --weights {role}=PATH)")
                 elif model not in models:
                     models.append(model)
@@ -159,21 +144,22 @@ def _expand_download_names(args) -> List[str]:
 
 
 def cmd_download(args) -> int:
-    from . import hub
+    from . import cache, hub
+    from .registry import model_entry
 
     models = _expand_download_names(args)
     done, failed = 0, []
     for name in models:
         try:
             if args.verify:
-                ok = hub.verify_cached(name)
+                ok = cache.verify_cached(model_entry(name))
                 cached = _is_cached(name)
                 print(f"{name}: {'ok' if ok and cached else 'not cached' if not cached else 'sha256 MISMATCH'}")
                 if not (ok and cached):
                     failed.append(name)
                     continue
             else:
-                path = hub.download(name, progress=not args.quiet)
+                path = hub.download(model_entry(name), progress=not args.quiet)
                 print(f"{name}: {path}")
         except WsssZooError as exc:
             failed.append(name)

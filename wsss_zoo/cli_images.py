@@ -63,21 +63,22 @@ def _progress(items, args, desc: str):
 
 
 # --------------------------------------------------------------------------- options
-def parse_settings(pairs: Sequence[str], allowed: dict, name: str) -> dict:
-    """``["bg_threshold=0.25", ...]`` -> ``{"bg_threshold": 0.25}``; keys must be the pipeline's settings."""
+def parse_settings(pairs: Sequence[str], entry) -> dict:
+    """``["bg_threshold=0.25", ...]`` -> ``{"bg_threshold": 0.25}``, validated by the pipeline's settings schema
+    (names, types, ranges) before anything loads."""
+    from .pipelines.base import pipeline_class
+
     out = {}
     for pair in pairs or ():
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
-        if key not in allowed:
-            known = ", ".join(f"{k}={v}" for k, v in allowed.items()) or "none"
-            raise ConfigError(f"{name} has no setting {key!r}; its settings (with defaults): {known}")
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
             out[key] = raw
+    pipeline_class(entry.recipe).resolve_settings(entry, out)
     return out
 
 
@@ -118,11 +119,11 @@ def weights_for_model(name: str, values: Sequence[str], *, strict: bool = True) 
     return chosen
 
 
-def weights_for_pipeline(entry: dict, values: Sequence[str], *, strict: bool = True) -> Dict[str, str]:
+def weights_for_pipeline(entry, values: Sequence[str], *, strict: bool = True) -> Dict[str, str]:
     """``{role: path}`` from ``--weights ROLE=PATH``, ``MODEL=PATH``, ``PIPELINE:ROLE=PATH`` (or a plain
     path when the pipeline has a single role). With ``strict=False`` (compare), keys naming other
     pipelines or networks are ignored."""
-    roles, name = entry["roles"], entry["name"]
+    roles, name = dict(entry.roles), entry.name
     out: Dict[str, str] = {}
     for value in values or ():
         key, path = _split_weight(value)
@@ -250,40 +251,35 @@ def _saliency_of(args, image_path: Path, stem: str, single: bool):
 class Target:
     """A loaded network or pipeline with what the commands need to know about it."""
 
-    def __init__(self, name: str, kind: str, obj, entry: dict, cam_style: str):
+    def __init__(self, name: str, kind: str, obj, entry, cam_style: str):
         self.name, self.kind, self.obj, self.entry, self.cam_style = name, kind, obj, entry, cam_style
-        self.dataset = entry["dataset"]
-
-
-def _pipelines_using(model_name: str) -> List[str]:
-    from .registry import registry
-
-    return sorted(p for p, e in registry()["pipelines"].items() if model_name in e["roles"].values())
+        self.dataset = entry.dataset
 
 
 def _models_with(kind: str) -> List[str]:
-    from .registry import registry
+    from .registry import models
 
-    return sorted(n for n, e in registry()["models"].items() if e.get("inference", {}).get(kind))
+    return [e.name for e in models() if getattr(e.inference, kind) is not None]
 
 
-def check_target(name: str, command: str) -> dict:
+def check_target(name: str, command: str):
     """The registry entry of ``name`` if it can run ``command``; a helpful UnknownNameError otherwise."""
-    from .registry import is_pipeline, model_info
+    from .registry import entry as registry_entry
+    from .registry import pipelines_using
 
-    entry = model_info(name)  # UnknownNameError with close matches
-    if is_pipeline(name):
+    entry = registry_entry(name)  # UnknownNameError with close matches
+    if entry.kind == "pipeline":
         if command == "segment":
             raise UnknownNameError(f"{name} is a pseudo-mask pipeline; segment takes a segmentation network: "
                                    + ", ".join(_models_with("segment")))
         return entry
     if command == "pseudo-mask":
-        users = _pipelines_using(name)
+        users = pipelines_using(name)
         hint = " or ".join(users) if users else ", ".join(_all_pipelines())
         raise UnknownNameError(f"{name} is a network; pseudo masks come from pipelines: use {hint}")
-    if not entry.get("inference", {}).get(command):
+    if getattr(entry.inference, "cam" if command == "cam" else "segment") is None:
         what = "CAM networks or pipelines" if command == "cam" else "segmentation networks"
-        raise UnknownNameError(f"{name} is a {entry.get('task', '?')} network, not one of the {what}: "
+        raise UnknownNameError(f"{name} is a {entry.task} network, not one of the {what}: "
                                + ", ".join(_models_with(command)))
     return entry
 
@@ -291,15 +287,14 @@ def check_target(name: str, command: str) -> dict:
 def load_target(name: str, command: str, args, *, strict_weights: bool = True) -> Target:
     """Check that ``name`` fits ``command`` (before any download), then load it on the chosen device."""
     from .data import generate
-    from .registry import is_pipeline
 
     entry = check_target(name, command)
     values = getattr(args, "weights", None)
-    if is_pipeline(name):
+    if entry.kind == "pipeline":
         if getattr(args, "scales", None) or getattr(args, "flip", None) is not None:
             raise ConfigError(f"--scales/--flip apply to networks; {name} runs its method's own settings "
                               "(change them with --set KEY=VALUE)")
-        settings = parse_settings(getattr(args, "set", None), entry.get("settings", {}), name)
+        settings = parse_settings(getattr(args, "set", None), entry)
         weights = weights_for_pipeline(entry, values, strict=strict_weights) or None
         kind = "pipeline"
     else:
@@ -382,8 +377,8 @@ def run_images(args, command: str) -> int:
             raise InvalidLabelsError("give the image-level labels: --labels bicycle,person (names or ids), "
                                      "or --labels-file FILE for a folder")
         if table is None:
-            parse_labels(args.labels, entry.get("dataset", "voc"))
-    if command == "pseudo-mask" and entry.get("needs_saliency") and not args.saliency:
+            parse_labels(args.labels, entry.dataset)
+    if command == "pseudo-mask" and entry.needs_saliency and not args.saliency:
         raise SaliencyError(f"{args.name} needs a saliency map per image: pass --saliency FILE "
                             "(or, for a folder, --saliency FOLDER holding NAME.png maps)")
     if command == "cam":
@@ -421,19 +416,18 @@ def run_images(args, command: str) -> int:
 
 # --------------------------------------------------------------------------- compare
 def _default_compare_names(dataset: str) -> List[str]:
-    from .registry import registry
+    from .registry import pipelines
 
-    return sorted(n for n, e in registry()["pipelines"].items()
-                  if e["dataset"] == dataset and not e.get("user_weights_required"))
+    return [p.name for p in pipelines() if p.dataset == dataset and not p.user_weights_required]
 
 
 def _compare_column(name: str, image, labels, args):
     from . import viz
-    from .registry import is_pipeline, model_info
+    from .registry import entry as registry_entry
 
-    entry = model_info(name)
-    command = "pseudo-mask" if is_pipeline(name) else ("cam" if entry.get("inference", {}).get("cam") else "segment")
-    if command == "pseudo-mask" and entry.get("needs_saliency") and not args.saliency:
+    entry = registry_entry(name)
+    command = "pseudo-mask" if entry.kind == "pipeline" else ("cam" if entry.inference.cam else "segment")
+    if command == "pseudo-mask" and entry.kind == "pipeline" and entry.needs_saliency and not args.saliency:
         raise SaliencyError(f"{name} needs --saliency FILE")
     target = load_target(name, command, args, strict_weights=False)
     start = time.perf_counter()
@@ -441,12 +435,12 @@ def _compare_column(name: str, image, labels, args):
     if command in ("cam", "pseudo-mask") and not args.no_cam:
         cam = _compute(target, "cam", image, labels, args).numpy()
     if command == "pseudo-mask":
-        saliency = args.saliency if entry.get("needs_saliency") else None
+        saliency = args.saliency if entry.needs_saliency else None
         mask = _compute(target, "pseudo-mask", image, labels, args, saliency)
     elif command == "segment":
         mask = _compute(target, "segment", image, None, args)
     seconds = time.perf_counter() - start
-    return viz.Column(name, cam=cam, mask=mask, subtitle=f"{entry.get('method', '')} · {seconds:.1f} s")
+    return viz.Column(name, cam=cam, mask=mask, subtitle=f"{entry.method} · {seconds:.1f} s")
 
 
 def _check_compare_weights(values: Sequence[str], names: Sequence[str]) -> None:
@@ -466,16 +460,16 @@ def cmd_compare(args) -> int:
     """One image through several pipelines/networks, side by side in one PNG grid."""
     from . import viz
     from .inputs import load_image, parse_labels
-    from .registry import model_info
+    from .registry import entry as registry_entry
 
     names = [n.strip() for n in (args.methods or "").split(",") if n.strip()]
-    dataset = args.dataset or (model_info(names[0]).get("dataset") if names else "voc")
+    dataset = args.dataset or (registry_entry(names[0]).dataset if names else "voc")
     names = names or _default_compare_names(dataset)
     _check_compare_weights(args.weights, names)
     for name in names:
-        info = model_info(name)  # unknown names fail before any work
-        if info.get("dataset") != dataset:
-            raise ConfigError(f"{name} is a {info.get('dataset')} model; compare puts one dataset's models side "
+        info = registry_entry(name)  # unknown names fail before any work
+        if info.dataset != dataset:
+            raise ConfigError(f"{name} is a {info.dataset} model; compare puts one dataset's models side "
                               f"by side ({dataset})")
     ids = parse_labels(args.labels, dataset)
     image = load_image(args.image)

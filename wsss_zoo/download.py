@@ -1,7 +1,7 @@
-"""Transport behind :func:`wsss_zoo.hub.resolve_file`: get an entry's file onto disk, verified.
+"""Transport behind :func:`wsss_zoo.hub.resolve_file`: get an entry's bytes from the network into the cache.
 
 Order after a cache miss: the optional Hugging Face mirror (``WSSS_ZOO_HF_REPO="org/name[@rev]"``,
-only for entries whose ``license.redistributable`` is true), then each of ``entry["sources"]``:
+only for entries whose ``license.redistributable`` is true), then each of the entry's current sources:
 ``github_release`` / ``url`` (plain HTTP, redirects followed) and ``gdrive`` (the ``uc?id=`` link,
 then the confirm page parsed as gdown does it, ``wkentaro/gdown:gdown/download.py``).
 
@@ -12,9 +12,6 @@ where to place a manually downloaded file.
 """
 from __future__ import annotations
 
-import contextlib
-import datetime
-import json
 import os
 import re
 import time
@@ -24,17 +21,16 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from . import hub
-from .convert.core import HTML_PREFIXES, sniff_file
+from . import cache
 from .errors import (ChecksumMismatchError, DownloadError, DriveQuotaError, HtmlInsteadOfFileError,
                      OfflineError)
+from .registry import ModelEntry, Source
 
 GDRIVE_URL = "https://drive.google.com/uc"
 GDRIVE_USERCONTENT_URL = "https://drive.usercontent.google.com/download"
 ENV_GDRIVE_URL = "WSSS_ZOO_GDRIVE_URL"
 ENV_GDRIVE_USERCONTENT_URL = "WSSS_ZOO_GDRIVE_USERCONTENT_URL"
 ENV_HF_REPO = "WSSS_ZOO_HF_REPO"
-ENV_STRICT_SHA = "WSSS_ZOO_STRICT_SHA"
 
 TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
 RETRIES = 3  # attempts per source for connection errors, 429 and 5xx
@@ -56,7 +52,7 @@ class _Transient(Exception):
 
 
 # --------------------------------------------------------------------------- public entry point
-def fetch_entry(entry: dict, target: Path, progress: bool = True) -> Path:
+def fetch_entry(entry: ModelEntry, target: Path, progress: bool = True) -> Path:
     """Download the file of ``entry`` to ``target`` (mirror first, then the sources in order).
 
     Returns the path of the verified file: ``target``, or the mirror's safetensors file in the
@@ -64,7 +60,7 @@ def fetch_entry(entry: dict, target: Path, progress: bool = True) -> Path:
     before any network call, else a :class:`DownloadError` subclass naming every URL tried.
     """
     target = Path(target)
-    offline = hub.is_offline()
+    offline = cache.is_offline()
     tried: List[Tuple[str, Exception]] = []
     mirror = hf_mirror(entry)
     if mirror is not None:
@@ -73,22 +69,22 @@ def fetch_entry(entry: dict, target: Path, progress: bool = True) -> Path:
         except Exception as exc:  # a mirror problem never hides the original sources
             tried.append((_hf_browser_url(entry, *mirror), exc))
             if not offline:
-                warnings.warn(f"Hugging Face mirror {mirror[0]} failed for {entry['name']} "
+                warnings.warn(f"Hugging Face mirror {mirror[0]} failed for {entry.name} "
                               f"({type(exc).__name__}: {exc}); falling back to the original sources",
                               stacklevel=2)
     if offline:
         raise OfflineError(
-            f"offline mode is on ({hub.ENV_OFFLINE}/HF_HUB_OFFLINE) and {entry['name']} is not cached; "
-            + manual_instructions(entry, target))
-    sources = automatic_sources(entry)
+            f"offline mode is on ({cache.ENV_OFFLINE}/HF_HUB_OFFLINE) and {entry.name} is not cached; "
+            + cache.manual_instructions(entry, target))
+    sources = [s for s in entry.current_sources if s.kind != "file"]
     if not sources and not tried:
-        raise DownloadError(f"no source of {entry['name']} can be downloaded automatically; "
-                            + manual_instructions(entry, target))
+        raise DownloadError(f"no source of {entry.name} can be downloaded automatically; "
+                            + cache.manual_instructions(entry, target))
     target.parent.mkdir(parents=True, exist_ok=True)
     import requests
 
     had_target = target.is_file()
-    with _download_lock(target), requests.Session() as session:
+    with cache.file_lock(target), requests.Session() as session:
         if target.is_file() and not had_target:  # another process finished it while we waited
             return target
         session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})  # byte offsets for Range
@@ -104,66 +100,28 @@ def fetch_entry(entry: dict, target: Path, progress: bool = True) -> Path:
     raise _combined_error(entry, target, tried)
 
 
-@contextlib.contextmanager
-def _download_lock(target: Path):
-    """Serialise processes downloading the same file (they would append to one ``.part``)."""
-    try:
-        import fcntl
-    except ImportError:  # no inter-process lock on Windows; the sha256 check still guards the result
-        yield
-        return
-    with open(target.with_name(target.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def automatic_sources(entry: dict) -> List[dict]:
-    """The sources to try, in registry order.
-
-    ``manual`` ones (Drive folders) need a browser. ``superseded`` ones (older links that may hold
-    another training run) are tried only when the registry has a sha256 to reject a different file.
-    """
-    out = [s for s in entry.get("sources") or [] if not s.get("manual")]
-    current = [s for s in out if not s.get("superseded")]
-    return current + ([s for s in out if s.get("superseded")] if entry.get("sha256") else [])
-
-
-def manual_instructions(entry: dict, target) -> str:
-    """The sentence every download error ends with: where to get the file and where to put it."""
-    return (f"download it in a browser from {hub.describe_sources(entry)} and place it at {target}, "
-            "or pass weights=<path to the downloaded file>")
-
-
-def strict_sha() -> bool:
-    return os.environ.get(ENV_STRICT_SHA, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 # --------------------------------------------------------------------------- Hugging Face mirror
-def hf_mirror(entry: dict) -> Optional[Tuple[str, Optional[str]]]:
+def hf_mirror(entry: ModelEntry) -> Optional[Tuple[str, Optional[str]]]:
     """``(repo_id, revision)`` from ``WSSS_ZOO_HF_REPO`` when the entry may be re-hosted, else None."""
     spec = os.environ.get(ENV_HF_REPO, "").strip()
-    lic = entry.get("license")
-    if not spec or not (isinstance(lic, dict) and lic.get("redistributable") is True):
+    if not spec or not entry.license.redistributable:
         return None
     repo, _, rev = spec.partition("@")
     return repo, (rev or None)
 
 
-def hf_filename(entry: dict) -> str:
-    return f"{entry['name']}.safetensors"
+def hf_filename(entry: ModelEntry) -> str:
+    return f"{entry.name}.safetensors"
 
 
-def _hf_browser_url(entry: dict, repo: str, revision: Optional[str]) -> str:
+def _hf_browser_url(entry: ModelEntry, repo: str, revision: Optional[str]) -> str:
     from huggingface_hub import constants
 
     endpoint = (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
     return f"{endpoint}/{repo}/blob/{revision or 'main'}/{hf_filename(entry)}"
 
 
-def _fetch_hf(entry: dict, repo: str, revision: Optional[str], *, progress: bool, local_only: bool) -> Path:
+def _fetch_hf(entry: ModelEntry, repo: str, revision: Optional[str], *, progress: bool, local_only: bool) -> Path:
     """The mirror's ``<name>.safetensors`` through ``hf_hub_download`` (HF_ENDPOINT read at call time).
 
     ``local_only`` (offline mode) looks in the cache folder only: even ``local_files_only=True``
@@ -172,11 +130,11 @@ def _fetch_hf(entry: dict, repo: str, revision: Optional[str], *, progress: bool
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from tqdm import tqdm
 
-    cache = str(hub.cache_dir() / "huggingface")
+    hf_cache = str(cache.cache_dir() / "huggingface")
     if local_only:
-        found = try_to_load_from_cache(repo, hf_filename(entry), cache_dir=cache, revision=revision)
+        found = try_to_load_from_cache(repo, hf_filename(entry), cache_dir=hf_cache, revision=revision)
         if not isinstance(found, str):
-            raise OfflineError(f"{hf_filename(entry)} of {repo} is not in {cache}")
+            raise OfflineError(f"{hf_filename(entry)} of {repo} is not in {hf_cache}")
         path = Path(found)
     else:
         class _Silent(tqdm):
@@ -184,7 +142,7 @@ def _fetch_hf(entry: dict, repo: str, revision: Optional[str], *, progress: bool
                 kwargs["disable"] = True
                 super().__init__(*args, **kwargs)
 
-        kwargs = dict(revision=revision, cache_dir=cache, endpoint=os.environ.get("HF_ENDPOINT") or None)
+        kwargs = dict(revision=revision, cache_dir=hf_cache, endpoint=os.environ.get("HF_ENDPOINT") or None)
         if not progress:
             kwargs["tqdm_class"] = _Silent
         try:
@@ -192,6 +150,8 @@ def _fetch_hf(entry: dict, repo: str, revision: Optional[str], *, progress: bool
         except TypeError:  # an older huggingface_hub without tqdm_class
             kwargs.pop("tqdm_class", None)
             path = Path(hf_hub_download(repo, hf_filename(entry), **kwargs))
+    from .convert import sniff_file
+
     kind = sniff_file(path)
     if kind != "safetensors":
         raise DownloadError(f"the mirror's {path.name} is not a safetensors file (it looks like {kind})")
@@ -199,10 +159,10 @@ def _fetch_hf(entry: dict, repo: str, revision: Optional[str], *, progress: bool
 
 
 # --------------------------------------------------------------------------- one source
-def _source_url(source: dict) -> str:
-    if source.get("kind") == "gdrive":
-        return f"{_drive_base()}?id={source['id']}&export=download"
-    return str(source.get("url", f"<source without url: {source}>"))
+def _source_url(source: Source) -> str:
+    if source.kind == "gdrive":
+        return f"{_drive_base()}?id={source.id}&export=download"
+    return str(source.url)
 
 
 def _drive_id(url: str) -> Optional[str]:
@@ -213,56 +173,25 @@ def _drive_id(url: str) -> Optional[str]:
     return m.group(1) if m else None
 
 
-def _fetch_source(session, entry: dict, source: dict, target: Path, progress: bool) -> None:
+def _fetch_source(session, entry: ModelEntry, source: Source, target: Path, progress: bool) -> None:
     """Download one source to ``<target>.part``, verify it, rename it onto ``target``."""
-    kind = source.get("kind", "url")
-    if kind == "gdrive":
-        file_id = source["id"]
-    elif kind in ("github_release", "url") and source.get("url"):
-        file_id = _drive_id(source["url"])
-    else:
-        raise DownloadError(f"unsupported source kind {kind!r}")
-    part = part_path(target)
+    file_id = source.id if source.kind == "gdrive" else _drive_id(source.url or "")
+    part = cache.part_path(target)
     for fresh_retry in (False, True):
         resumed = part.is_file() and part.stat().st_size > 0
         if file_id:
             _with_retries(lambda: _drive_attempt(session, file_id, part, progress, target.name))
         else:
-            _with_retries(lambda: _http_attempt(session, source["url"], part, progress, target.name,
-                                                source.get("size") or entry.get("size")))
+            _with_retries(lambda: _http_attempt(session, source.url, part, progress, target.name,
+                                                source.size or entry.size))
         try:
-            sha = verify_part(entry, source, part)
+            sha = cache.verify_download(entry, source, part)
             break
         except ChecksumMismatchError:
             if resumed and not fresh_retry:  # the old part may come from another file: start over once
                 continue
             raise
-    os.replace(part, target)
-    record_hash(entry["name"], target, sha, _source_url(source))
-
-
-def part_path(target: Path) -> Path:
-    return target.with_name(target.name + ".part")
-
-
-def verify_part(entry: dict, source: dict, part: Path) -> str:
-    """Check a finished ``.part`` (not HTML, size, sha256); delete it when bad. Returns its sha256."""
-    with open(part, "rb") as f:
-        head = f.read(512)
-    if _looks_like_html(head):
-        part.unlink(missing_ok=True)
-        raise HtmlInsteadOfFileError("the server sent an HTML page instead of the file")
-    size = source.get("size") or entry.get("size")
-    actual_size = part.stat().st_size
-    if size and actual_size != int(size):
-        part.unlink(missing_ok=True)
-        raise ChecksumMismatchError(f"size {actual_size} bytes, the registry expects {size}")
-    sha = hub.sha256_file(part)
-    expected = source.get("sha256") or entry.get("sha256")
-    if expected and sha.lower() != str(expected).lower():
-        part.unlink(missing_ok=True)
-        raise ChecksumMismatchError(f"sha256 {sha}, the registry expects {expected}")
-    return sha
+    cache.admit(entry, part, target, sha, _source_url(source))
 
 
 def _with_retries(attempt) -> None:
@@ -404,11 +333,6 @@ def parse_drive_page(page: str, base_url: str) -> str:
 
 
 # --------------------------------------------------------------------------- streaming bytes
-def _looks_like_html(head: bytes) -> bool:
-    low = head.lstrip().lower()
-    return any(low.startswith(p) for p in HTML_PREFIXES)
-
-
 def _is_html_response(resp) -> bool:
     return "text/html" in resp.headers.get("Content-Type", "").lower()
 
@@ -446,7 +370,7 @@ def _stream_to_part(resp, part: Path, progress: bool, desc: str, size=None) -> N
                 if not chunk:
                     continue
                 if out is None:
-                    if written == 0 and _looks_like_html(chunk[:512]):
+                    if written == 0 and cache.looks_like_html(chunk[:512]):
                         raise HtmlInsteadOfFileError(f"{resp.url} sent an HTML page instead of the file")
                     out = open(part, "ab" if have else "wb")
                 out.write(chunk)
@@ -464,7 +388,7 @@ def _stream_to_part(resp, part: Path, progress: bool, desc: str, size=None) -> N
 
 
 # --------------------------------------------------------------------------- errors
-def _combined_error(entry: dict, target: Path, tried: List[Tuple[str, Exception]]) -> DownloadError:
+def _combined_error(entry: ModelEntry, target: Path, tried: List[Tuple[str, Exception]]) -> DownloadError:
     kinds = {type(exc) for _, exc in tried}
     if len(kinds) == 1 and issubclass(next(iter(kinds)), DownloadError):
         cls = next(iter(kinds))
@@ -474,99 +398,7 @@ def _combined_error(entry: dict, target: Path, tried: List[Tuple[str, Exception]
         cls = HtmlInsteadOfFileError
     else:
         cls = DownloadError
-    lines = [f"could not download {entry['name']}; tried:"]
+    lines = [f"could not download {entry.name}; tried:"]
     lines += [f"  {url}: {type(exc).__name__}: {exc}" for url, exc in tried]
-    lines.append(manual_instructions(entry, target))
+    lines.append(cache.manual_instructions(entry, target))
     return cls("\n".join(lines))
-
-
-# --------------------------------------------------------------------------- the cache's sha256 record
-def records_path() -> Path:
-    return hub.cache_dir() / "sha256.json"
-
-
-def read_records() -> dict:
-    try:
-        with open(records_path(), encoding="utf-8") as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def record_hash(name: str, path: Path, sha: str, source: str) -> None:
-    """Remember ``name -> {sha256, size, source, date, mtime_ns}`` in ``<cache>/sha256.json``."""
-    st = Path(path).stat()
-    records = read_records()
-    records[name] = {"sha256": sha, "size": st.st_size, "source": source,
-                     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                     "mtime_ns": st.st_mtime_ns}
-    try:
-        path_json = records_path()
-        path_json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path_json.with_name(f"{path_json.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(records, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path_json)
-    except OSError:
-        pass  # a read-only cache only loses the record
-
-
-def _fresh_record(name: str, path: Path) -> Optional[dict]:
-    rec = read_records().get(name)
-    st = path.stat()
-    if rec and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns:
-        return rec
-    return None
-
-
-def _mismatch(what: str, path: Path, entry: dict, got: str, hint: str) -> None:
-    msg = (f"{what} {path} has sha256 {got}, but the registry records {entry['sha256']} for {entry['name']}; "
-           f"{hint}")
-    if strict_sha():
-        raise ChecksumMismatchError(msg)
-    warnings.warn(msg + f" (set {ENV_STRICT_SHA}=1 to make this an error)", stacklevel=3)
-
-
-def check_cached(entry: dict, path: Path) -> None:
-    """On a cache hit: hash a file the cache has no fresh record of once, then trust the record."""
-    rec = _fresh_record(entry["name"], path)
-    sha = rec["sha256"] if rec else hub.sha256_file(path)
-    if rec is None:
-        record_hash(entry["name"], path, sha, "found in cache")
-    if entry.get("sha256") and sha.lower() != str(entry["sha256"]).lower():
-        _mismatch("the cached file", path, entry, sha,
-                  "it may be a re-packed copy; delete it to download the published file")
-
-
-_LOCAL_HASHES: dict = {}
-
-
-def check_local_weights(entry: dict, path: Path) -> None:
-    """A ``weights=`` file whose sha256 differs from the registry's: warn (strict mode: raise).
-
-    Safetensors files (the project's own conversions) are not compared with the upstream hash.
-    """
-    if not entry.get("sha256"):
-        return
-    if sniff_file(path) == "safetensors":
-        return
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _LOCAL_HASHES:
-        _LOCAL_HASHES[key] = hub.sha256_file(path)
-    sha = _LOCAL_HASHES[key]
-    if sha.lower() != str(entry["sha256"]).lower():
-        _mismatch("weights file", path, entry, sha, "it may be a re-packed copy of the published file")
-
-
-def verify_cached(entry: dict) -> bool:
-    """Re-hash the cached file of ``entry``: True when it matches the registry (or the cache's record)."""
-    path = hub.cached_file_path(entry)
-    if not path.is_file():
-        return False
-    sha = hub.sha256_file(path)
-    expected = entry.get("sha256") or (read_records().get(entry["name"]) or {}).get("sha256")
-    ok = not expected or sha.lower() == str(expected).lower()
-    if ok:
-        record_hash(entry["name"], path, sha, (read_records().get(entry["name"]) or {}).get("source", "verified"))
-    return ok

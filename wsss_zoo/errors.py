@@ -85,4 +85,10 @@ class ConfigError(WsssZooError, ValueError):
     """An option or setting has an invalid value."""
 
 
+class RegistryError(ConfigError):
+    """A registry entry (checkpoints.json or a user overlay) is malformed, or a plugin name is taken twice.
+
+    The message names the file, the entry and the field."""
+
+
 __all__ = [name for name in dir() if name.endswith("Error")]

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -16,7 +17,8 @@ from typing import Dict, List, Optional
 from . import __version__
 from .classes import CLASS_LISTS
 from .errors import ChecksumMismatchError, ConfigError, NotRedistributableError, UnknownNameError
-from .model_card import format_license, format_metric, method_record
+from .model_card import format_license, format_metric
+from .registry import method_record
 
 #: registry dataset -> (model-card name, Hugging Face dataset type)
 DATASET_CARD = {
@@ -44,20 +46,20 @@ def citation_of(entry: dict) -> str:
 
 def metrics_of(entry: dict) -> List[dict]:
     """The entry's metric records plus those of the pipelines that use it as a role network."""
-    from .registry import registry
+    from .registry import pipelines
 
     rows = [dict(m, via=None) for m in entry.get("metrics") or []]
-    for pname, pipe in registry()["pipelines"].items():
-        if entry["name"] in pipe.get("roles", {}).values():
-            rows += [dict(m, via=pname) for m in pipe.get("metrics") or []]
+    for pipe in pipelines():
+        if entry["name"] in pipe.roles.values():
+            rows += [dict(dataclasses.asdict(m), via=pipe.name) for m in pipe.metrics]
     return rows
 
 
-def _entry(name: str) -> dict:
-    from .registry import is_model, is_pipeline, model_entry, pipeline_entry
+def _entry(name: str):
+    from .registry import is_pipeline, model_entry, pipeline_entry
 
-    if is_pipeline(name) and not is_model(name):
-        roles = pipeline_entry(name)["roles"]
+    if is_pipeline(name):
+        roles = pipeline_entry(name).roles
         raise UnknownNameError(f"{name} is a pipeline; convert or publish its networks one by one: "
                                f"{', '.join(sorted(set(roles.values())))}")
     return model_entry(name)
@@ -68,11 +70,11 @@ def convert_state_dict_file(name: str, path, progress: bool = True) -> dict:
     """Read ``path`` (any published layout of model ``name``) -> canonical state dict that loads strictly."""
     from .convert import load_state_dict_strict
     from .hub import load_state_dict
-    from .registry import build_model
+    from .models import build_model
 
     entry = _entry(name)
     sd, _ = load_state_dict(entry, path, progress=progress, use_cache=False)
-    load_state_dict_strict(build_model(entry), sd, name=f"{name} ({entry['architecture']['builder']})")
+    load_state_dict_strict(build_model(entry), sd, name=f"{name} ({entry.builder})")
     return sd
 
 
@@ -92,7 +94,7 @@ def convert_file(path, name: str, out, progress: bool = True) -> dict:
     The result loads with ``wsss_zoo.load(name, weights=out)``. Its metadata names the model, the
     source file's sha256 and the wsss_zoo version.
     """
-    from .hub import sha256_file
+    from .cache import sha256_file
 
     path, out = Path(path).expanduser(), Path(out).expanduser()
     if out.suffix != ".safetensors":
@@ -219,14 +221,16 @@ def publish(name: str, out_dir, weights=None, *, progress: bool = True, overwrit
     ``weights``: the upstream file (default: the cached/downloaded published file). Refuses entries
     whose license does not allow re-hosting, and files whose sha256 differs from the registry's.
     """
-    from .hub import resolve_file, sha256_file
+    from .cache import sha256_file
+    from .hub import resolve_file
 
-    entry = _entry(name)
+    typed = _entry(name)
+    entry = typed.to_dict()
     check_redistributable(entry)
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{out_dir} is not empty; choose a new folder or pass --overwrite")
-    path = resolve_file(entry, weights, progress=progress)
+    path = resolve_file(typed, weights, progress=progress)
     source_sha = sha256_file(path)
     if entry.get("sha256") and source_sha.lower() != str(entry["sha256"]).lower():
         raise ChecksumMismatchError(

@@ -17,11 +17,11 @@ def test_methods_without_a_license_are_refused(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["drs_vgg16_voc", "cda_irn_resnet50_voc", "sbnet_resnet38_voc"])
 def test_mit_methods_may_be_published(name):
-    assert publish.check_redistributable(model_entry(name))["spdx"] == "MIT"
+    assert publish.check_redistributable(model_entry(name).to_dict())["spdx"] == "MIT"
 
 
 def test_card_front_matter_is_valid_yaml_with_metrics():
-    card = publish.model_card(model_entry("drs_deeplabv2_resnet101_voc"), "0" * 64)
+    card = publish.model_card(model_entry("drs_deeplabv2_resnet101_voc").to_dict(), "0" * 64)
     front = yaml.safe_load(card.split("---")[1])
     assert front["license"] == "mit" and front["pipeline_tag"] == "image-segmentation"
     values = sorted(r["metrics"][0]["value"] for r in front["model-index"][0]["results"])
@@ -30,7 +30,7 @@ def test_card_front_matter_is_valid_yaml_with_metrics():
 
 
 def test_card_of_a_network_carries_its_pipeline_numbers():
-    card = publish.model_card(model_entry("eps_resnet38_voc"))
+    card = publish.model_card(model_entry("eps_resnet38_voc").to_dict())
     front = yaml.safe_load(card.split("---")[1])
     assert "license" not in front  # none published
     result = front["model-index"][0]["results"][0]

@@ -16,10 +16,7 @@ def coco_tree(tmp_path_factory):
 
 @pytest.fixture
 def standin_registry(monkeypatch):
-    """checkpoints.json replaced by :func:`standin.fake_registry` (the lru-cached loader is patched, then restored)."""
+    """checkpoints.json replaced by :func:`standin.fake_registry` (the catalog is patched, then restored)."""
     import standin  # noqa: F401  (registers the stand-in builder, layout and recipes)
-    import wsss_zoo.registry as registry
 
-    fake = standin.fake_registry()
-    monkeypatch.setattr(registry, "_registry", lambda: fake)
-    return fake
+    return standin.use_registry(monkeypatch, standin.fake_registry())

@@ -11,9 +11,11 @@ import numpy as np
 import torch
 
 from wsss_zoo.convert.core import register_layout
-from wsss_zoo.pipelines.base import Pipeline, register_cam_recipe, register_pipeline, register_segment_recipe
-from wsss_zoo.pipelines.cam import threshold_argmax
-from wsss_zoo.registry import _BUILDERS, register_model
+from wsss_zoo.models import ARCHITECTURES, register_model
+from wsss_zoo.pipelines import settings as S
+from wsss_zoo.pipelines.base import (Pipeline, compute_cam,
+                                     register_cam_recipe, register_pipeline, register_segment_recipe)
+from wsss_zoo.pipelines.cam import CamRecipe, max_normalize, threshold_argmax, to_image_size
 
 
 class TinyNet(torch.nn.Module):
@@ -27,11 +29,10 @@ class TinyNet(torch.nn.Module):
         return self.standin_conv(x)
 
 
-if "standin_net" not in _BUILDERS:
-    register_model("standin_net")(lambda num_classes=21: TinyNet(num_classes))
+def _standin_net(num_classes=21):
+    return TinyNet(num_classes)
 
 
-@register_layout("standin", signature=("standin_conv.weight",))
 def _identity_layout(sd):
     return dict(sd)
 
@@ -41,25 +42,21 @@ def _maps(model, image):
     return model(x)[0]
 
 
-@register_cam_recipe("standin")
-def standin_cam(model, image, ids, *, scales, flip, **_):
-    """ReLU of the class maps of ``ids`` (class id c = channel c), max-normalised per class."""
-    maps = torch.relu(_maps(model, image)[list(ids)])
-    return maps / (maps.flatten(1).max(dim=1).values[:, None, None] + 1e-5)
-
-
-@register_segment_recipe("standin")
 def standin_segment(model, image, *, crf, **_):
     out = _maps(model, image).argmax(0).numpy().astype(np.uint8)
     return np.where(out > 0, out, 0).astype(np.uint8) if not crf else np.zeros_like(out)
 
 
-@register_pipeline("standin")
-class StandInRecipePipeline(Pipeline):
-    def _cam(self, image, ids):
-        from wsss_zoo.pipelines.base import run_cam
+#: ReLU of the class maps of ``ids`` (class id c = channel c), max-normalised per class
+STANDIN_CAM = CamRecipe("standin", pass_maps=lambda model, x, rows: torch.relu(model(x).index_select(1, rows + 1)),
+                        targets=(("full", to_image_size),), normalize=max_normalize)
 
-        return run_cam(self.models["cam"], image, ids)
+
+class StandInRecipePipeline(Pipeline):
+    SETTINGS = {"bg_threshold": S.fraction("constant background score")}
+
+    def _cam(self, image, ids):
+        return compute_cam(self.models["cam"], image, ids)
 
     def _pseudo_mask(self, image, ids, *, saliency=None, crf=False):
         return threshold_argmax(self._cam(image, ids).numpy(), ids, float(self.settings.get("bg_threshold", 0.2)))
@@ -93,6 +90,8 @@ def _model(task, dataset, num_classes, filename, cam=True, segment=False, metric
     return {"method": "STANDIN", "task": task, "dataset": dataset, "role": "final",
             "architecture": {"builder": "standin_net", "kwargs": {"num_classes": num_classes}},
             "layout": "standin", "filename": filename, "sha256": None, "size": None, "sources": [],
+            "preprocess": {"channel_order": "RGB", "scale": 255, "mean": [0, 0, 0], "std": [1, 1, 1],
+                           "arithmetic": "float32"},
             "inference": inference, "metrics": list(metrics)}
 
 
@@ -111,6 +110,7 @@ def fake_registry(seg_reported: float = 50.0) -> dict:
     """A registry of stand-in entries covering every kind of verify row (see tests/data/test_verify.py)."""
     return {
         "schema_version": 1,
+        "methods": {"STANDIN": {}},
         "models": {
             "standin_cam_voc": _model("cam", "voc", 21, "standin_cam_voc.pth",
                                       metrics=[_metric("voc12", "train", "cam", 40.0)]),
@@ -150,3 +150,22 @@ def write_weights(weights_dir, names=("standin_cam_voc", "standin_seg_voc", "sta
               "standin_conv.bias": torch.randn(n, generator=gen)}
         torch.save(sd, weights_dir / reg[name]["filename"])
     return weights_dir
+
+
+# registered once per process (this module may be imported under two names by the test runner)
+if "standin_net" not in ARCHITECTURES:
+    register_model("standin_net")(_standin_net)
+    register_layout("standin", signature=("standin_conv.weight",))(_identity_layout)
+    register_cam_recipe(STANDIN_CAM)
+    register_segment_recipe("standin")(standin_segment)
+    register_pipeline("standin")(StandInRecipePipeline)
+
+
+
+def use_registry(monkeypatch, document: dict) -> dict:
+    """Make ``document`` (checkpoints.json-shaped) the whole registry for one test."""
+    from wsss_zoo.registry import loader
+
+    parsed = loader.build_catalog(document, builtin_origin="standin registry")
+    monkeypatch.setattr(loader, "catalog", lambda: parsed)
+    return document

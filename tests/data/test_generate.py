@@ -13,6 +13,7 @@ import pytest
 from standin import StandInPipeline, write_weights
 from wsss_zoo.data import generate as gen
 from wsss_zoo.data import open_dataset, read_cam_npy, read_label_png
+from wsss_zoo.registry import pipeline_entry
 
 HERE = Path(__file__).resolve().parent
 
@@ -102,7 +103,7 @@ def test_registry_pipeline_with_local_weights(voc_tree, tmp_path, standin_regist
     for image_id, mask in zip(voc_tree.splits["train"], masks):
         assert set(np.unique(mask).tolist()) <= {0, *voc_tree.labels[image_id]}
     # a pipeline's single role also accepts a plain path; a bad role is an error with exit code 2
-    assert gen.parse_weights(["x.pth"], standin_registry["pipelines"]["standin_voc"]) == {"cam": "x.pth"}
+    assert gen.parse_weights(["x.pth"], pipeline_entry("standin_voc")) == {"cam": "x.pth"}
     bad = _parse("pseudo-mask", ["--pipeline", "standin_voc", "--weights", "irn=x.pth", "--voc-root",
                                  str(voc_tree.root), "--split", "train", "--out", str(tmp_path / "o2")])
     assert gen.run(bad) == 2

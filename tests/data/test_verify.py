@@ -104,7 +104,7 @@ def test_full_row_pass_fail_against_hand_computed_miou(verify, protocols, monkey
     present = set().union(*(set(np.unique(m).tolist()) for m in masks)) - {0, 255}
     expected = 100 * n_bg / n_valid / (1 + len(present))
     fake = standin.fake_registry(seg_reported=round(expected + offset, 2))
-    monkeypatch.setattr(registry, "_registry", lambda: fake)
+    standin.use_registry(monkeypatch, fake)
     _all_background_seg_weights(tmp_path / "w" / "standin_seg_voc.pth")
     out = tmp_path / "r.json"
     assert verify.main(["--voc-root", str(voc_tree.root), "--weights-dir", str(tmp_path / "w"), "--work-dir",
@@ -140,8 +140,8 @@ def test_real_rows_with_family_standin_weights(verify, voc_tree, tmp_path):
 
     w = tmp_path / "w"
     w.mkdir()
-    write_layout("resnet38_eps", w / model_entry("eps_resnet38_voc")["filename"], num_classes=21)
-    write_cda_irn_resnet50_voc(w / model_entry("cda_irn_resnet50_voc")["filename"])
+    write_layout("resnet38_eps", w / model_entry("eps_resnet38_voc").filename, num_classes=21)
+    write_cda_irn_resnet50_voc(w / model_entry("cda_irn_resnet50_voc").filename)
     argv = ["--voc-root", str(voc_tree.root), "--weights-dir", str(w), "--work-dir", str(tmp_path / "work"),
             "--only", "eps_voc", "--only", "cda_irn_resnet50_voc", "--limit", "2", "--device", "cpu",
             "--no-download", "--json", str(tmp_path / "r.json")]

@@ -10,24 +10,25 @@ N_CLASSES = 5
 @pytest.fixture(scope="session")
 def small_deeplab():
     """``small_deeplab(name)``: the registry network built with one block per stage and 5 classes, stand-in
-    weights converted by its layout rule, ``wsss_zoo_cfg`` attached as ``wsss_zoo.load`` does."""
+    weights converted by its layout rule, ``wsss_zoo_entry`` attached as ``wsss_zoo.load`` does."""
     from wsss_zoo.convert import convert_state_dict, load_state_dict_strict
-    from wsss_zoo.registry import build_model, model_entry
+    from wsss_zoo.models import build_model
+    from wsss_zoo.registry import model_entry
 
     cache = {}
 
     def get(name):
         if name not in cache:
             entry = model_entry(name)
-            if entry["layout"] == "deeplabv2_msc":
+            if entry.layout == "deeplabv2_msc":
                 model = build_model(entry, num_classes=N_CLASSES, n_blocks=SMALL)
                 raw = deeplabv2_msc_state_dict(0, N_CLASSES, SMALL)
             else:
                 model = build_model(entry, num_classes=N_CLASSES, layers=SMALL)
                 raw = {"model_state": deeplabv3plus_state_dict(0, N_CLASSES, SMALL)}
-            load_state_dict_strict(model, convert_state_dict(raw, entry["layout"]))
+            load_state_dict_strict(model, convert_state_dict(raw, entry.layout))
             model.eval()
-            model.wsss_zoo_cfg = entry
+            model.wsss_zoo_entry = entry
             cache[name] = model
         return cache[name]
 

@@ -10,7 +10,12 @@ from fixtures.deeplab_layouts import (deeplabv1_coco_state_dict, deeplabv2_msc_s
                                       write_deeplabv2_msc, write_deeplabv1_coco, write_vainf_deeplabv3plus)
 from wsss_zoo.convert import convert_state_dict, read_checkpoint
 from wsss_zoo.errors import CheckpointFormatError
-from wsss_zoo.hub import load_state_dict
+from wsss_zoo import hub
+from wsss_zoo.registry import model_entry
+
+
+def load_state_dict(name, path):
+    return hub.load_state_dict(model_entry(name), path)
 
 SMALL = (1, 1, 1, 1)
 

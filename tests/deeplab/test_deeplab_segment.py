@@ -8,7 +8,7 @@ import torchvision.transforms.functional as TF
 import wsss_zoo
 from wsss_zoo.crf import crf_available
 from wsss_zoo.errors import ConfigError
-from wsss_zoo.pipelines.segment import deeplabv2_crf_image, deeplabv2_segment, deeplabv3plus_crf_image
+from wsss_zoo.pipelines.deeplab import deeplabv2_crf_image, deeplabv2_segment, deeplabv3plus_crf_image
 
 needs_crf = pytest.mark.skipif(not crf_available(), reason="pydensecrf (the crf extra) is not installed")
 
@@ -26,7 +26,7 @@ def test_deeplabv2_segment_is_the_kazuto_test_path(small_deeplab, photo):
 
 
 def test_deeplabv3plus_segment_is_the_eval_path(small_deeplab, photo):
-    from wsss_zoo.pipelines.segment import deeplabv3plus_logits
+    from wsss_zoo.pipelines.deeplab import deeplabv3plus_logits
 
     model = small_deeplab("drs_deeplabv3plus_resnet101_voc")
     x = TF.normalize(TF.to_tensor(photo), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])[None]

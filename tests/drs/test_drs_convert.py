@@ -69,7 +69,7 @@ def test_refine_file_given_as_classifier_names_the_missing_controllers(drs_files
 
 
 def test_torchvision_imagenet_vgg16_maps_onto_the_trunk():
-    from wsss_zoo.convert.drs import imagenet_vgg16_trunk
+    from wsss_zoo.models.vgg_drs import imagenet_vgg16_trunk
     from wsss_zoo.models.vgg_drs import VGG16DRS
 
     sd = {f"features.{idx}.{p}": torch.zeros(1) for idx, _, _, _ in TRUNK for p in ("weight", "bias")}

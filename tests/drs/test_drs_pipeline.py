@@ -27,7 +27,7 @@ def image():
 
 
 def _small(model):
-    model.wsss_zoo_cfg["inference"]["cam"].update(scales=list(SIZES), working_size=FRAME)
+    model.wsss_zoo_entry = model.wsss_zoo_entry.with_cam(scales=list(SIZES), working_size=FRAME)
     return model
 
 

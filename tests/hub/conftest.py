@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from wsss_zoo import download
+from wsss_zoo import cache, download
 
 
 class FakeServer:
@@ -86,7 +86,7 @@ def server():
 @pytest.fixture(autouse=True)
 def _clean_download_env(monkeypatch):
     """A developer's own settings must not change what these tests see."""
-    for var in (download.ENV_STRICT_SHA, download.ENV_GDRIVE_URL, download.ENV_GDRIVE_USERCONTENT_URL,
+    for var in (cache.ENV_STRICT_SHA, download.ENV_GDRIVE_URL, download.ENV_GDRIVE_USERCONTENT_URL,
                 "HF_ENDPOINT", "HF_TOKEN"):
         monkeypatch.delenv(var, raising=False)
 

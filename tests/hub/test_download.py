@@ -8,7 +8,8 @@ import warnings
 import pytest
 import torch
 
-from wsss_zoo import download, hub
+from wsss_zoo import cache, download, hub
+from wsss_zoo.registry.entries import Source, parse_model
 from wsss_zoo.errors import (ChecksumMismatchError, DownloadError, DriveQuotaError, HtmlInsteadOfFileError,
                              OfflineError)
 
@@ -18,21 +19,21 @@ DRIVE_ID = "1AbC-dEf_toyfile"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def make_entry(sources, sha256=None, size=None, **extra):
-    entry = {"name": "toy_model", "filename": "toy_model.pth", "sha256": sha256, "size": size,
-             "sources": sources, "layout": "none"}
-    entry.update(extra)
-    return entry
+def make_entry(sources, sha256=None, size=None, name="toy_model", **extra):
+    data = {"method": "init", "task": "init", "dataset": "imagenet", "architecture": {"builder": "none"},
+            "layout": "none", "filename": f"{name}.pth", "sha256": sha256, "size": size, "sources": sources}
+    data.update(extra)
+    return parse_model(name, data, f"test: models.{name}", {})
 
 
 def target_of(entry):
-    return hub.cached_file_path(entry)
+    return cache.cached_file_path(entry)
 
 
 def assert_nothing_written(entry):
     target = target_of(entry)
     assert not target.exists()
-    assert not download.part_path(target).exists()
+    assert not cache.part_path(target).exists()
 
 
 # --------------------------------------------------------------------------- plain HTTP
@@ -45,7 +46,7 @@ def test_github_release_redirect_end_to_end(server, online):
     path = hub.resolve_file(entry, progress=False)
     assert path == target_of(entry)
     assert path.read_bytes() == PAYLOAD
-    assert not download.part_path(path).exists()
+    assert not cache.part_path(path).exists()
     n = len(server.requests)
     assert hub.resolve_file(entry, progress=False) == path  # cache hit: no request
     assert len(server.requests) == n
@@ -65,7 +66,7 @@ def test_html_body_with_binary_content_type_is_not_written(server, online, monke
     server.serve_bytes("/file.pth", b"  <!DOCTYPE html><html>quota</html>")
     entry = make_entry([{"kind": "url", "url": server.url("/file.pth")}])
     verified = []
-    monkeypatch.setattr(download, "verify_part", lambda *args: verified.append(args))
+    monkeypatch.setattr(cache, "verify_download", lambda *args: verified.append(args))
     with pytest.raises(HtmlInsteadOfFileError):
         download.fetch_entry(entry, target_of(entry), progress=False)
     assert verified == []  # refused while streaming: no byte of it reached the .part
@@ -76,7 +77,7 @@ def test_verify_part_deletes_an_html_part(tmp_path):
     part = tmp_path / "x.pth.part"
     part.write_bytes(b"\n<html><body>Google Drive - Virus scan warning</body></html>")
     with pytest.raises(HtmlInsteadOfFileError):
-        download.verify_part({"name": "x"}, {}, part)
+        cache.verify_download(make_entry([]), Source("url", "http://x"), part)
     assert not part.exists()
 
 
@@ -107,7 +108,7 @@ def test_cut_connection_is_resumed_with_range(server, online):
     entry = make_entry([{"kind": "url", "url": server.url("/big.pth")}], sha256=PAYLOAD_SHA)
     path = download.fetch_entry(entry, target_of(entry), progress=False)
     assert path.read_bytes() == PAYLOAD
-    assert hub.sha256_file(path) == PAYLOAD_SHA
+    assert cache.sha256_file(path) == PAYLOAD_SHA
     reqs = server.requests_to("/big.pth")
     assert len(reqs) == 2
     assert "Range" not in reqs[0][3]
@@ -118,7 +119,7 @@ def test_cut_connection_is_resumed_with_range(server, online):
 def test_leftover_part_is_resumed_on_the_next_call(server, online):
     _cut_then_resume_route(server, "/big.pth", PAYLOAD)
     entry = make_entry([{"kind": "url", "url": server.url("/big.pth")}], sha256=PAYLOAD_SHA)
-    part = download.part_path(target_of(entry))
+    part = cache.part_path(target_of(entry))
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(PAYLOAD[:1000])
     path = download.fetch_entry(entry, target_of(entry), progress=False)
@@ -140,7 +141,7 @@ def test_stale_part_from_another_file_is_restarted_once(server, online):
         h.reply(206, PAYLOAD[3:], headers={"Content-Range": f"bytes 3-{len(PAYLOAD) - 1}/{len(PAYLOAD)}"})
         if h.headers.get("Range") else h.reply(200, PAYLOAD)))
     entry = make_entry([{"kind": "url", "url": server.url("/file.pth")}], sha256=PAYLOAD_SHA)
-    part = download.part_path(target_of(entry))
+    part = cache.part_path(target_of(entry))
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(b"XYZ")  # wrong first bytes: the resumed file fails the hash
     assert download.fetch_entry(entry, target_of(entry), progress=False).read_bytes() == PAYLOAD
@@ -150,7 +151,7 @@ def test_unknown_sha_is_recorded(server, online):
     server.serve_bytes("/file.pth", PAYLOAD)
     entry = make_entry([{"kind": "url", "url": server.url("/file.pth")}])
     download.fetch_entry(entry, target_of(entry), progress=False)
-    rec = json.loads((hub.cache_dir() / "sha256.json").read_text())["toy_model"]
+    rec = json.loads((cache.cache_dir() / "sha256.json").read_text())["toy_model"]
     assert rec["sha256"] == PAYLOAD_SHA
     assert rec["size"] == len(PAYLOAD)
     assert rec["source"] == server.url("/file.pth")
@@ -206,21 +207,21 @@ def test_manual_and_superseded_sources(server, online):
     sources = [{"kind": "url", "url": folder, "manual": True},
                {"kind": "url", "url": server.url("/old.pth"), "superseded": True},
                {"kind": "url", "url": server.url("/new.pth")}]
-    entry = make_entry(sources)  # no sha256: a superseded link could hand over another file
-    assert download.automatic_sources(entry) == sources[2:]
+    entry = make_entry(sources)  # a superseded link may hand over another training run
+    assert [s.url for s in entry.current_sources] == [sources[2]["url"]]
     assert download.fetch_entry(entry, target_of(entry), progress=False).read_bytes() == PAYLOAD
     assert not server.requests_to("/old.pth")
     only_manual = make_entry(sources[:1])
     with pytest.raises(DownloadError, match="downloaded automatically") as err:
         download.fetch_entry(only_manual, target_of(only_manual), progress=False)
     assert folder in str(err.value)
-    # with a sha256, superseded links are tried after the current ones and a different file is refused
+    # superseded links are never tried, not even with a sha256, and never offered in the error
     server.route("/new.pth", lambda h, q: h.reply(404, b"gone", content_type="text/plain"))
     server.serve_bytes("/old.pth", PAYLOAD)
-    entry = make_entry(sources[::-1], sha256=PAYLOAD_SHA, name="toy_model_2", filename="toy_model_2.pth")
-    assert download.automatic_sources(entry) == [sources[2], sources[1]]
-    assert download.fetch_entry(entry, target_of(entry), progress=False).read_bytes() == PAYLOAD
-    assert server.requests_to("/old.pth")
+    entry = make_entry(sources[::-1], sha256=PAYLOAD_SHA, name="toy_model_2")
+    with pytest.raises(DownloadError) as err:
+        download.fetch_entry(entry, target_of(entry), progress=False)
+    assert not server.requests_to("/old.pth") and server.url("/old.pth") not in str(err.value)
 
 
 # --------------------------------------------------------------------------- Google Drive
@@ -369,7 +370,7 @@ def mirror(server, online, monkeypatch):
     from huggingface_hub import constants
 
     if hasattr(constants, "AGENT_HARNESSES_PATH"):
-        registry = hub.cache_dir() / "agent_harnesses.json"
+        registry = cache.cache_dir() / "agent_harnesses.json"
         registry.write_text(json.dumps({"standardEnvVars": [], "harnesses": {}}))
         monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(registry))
     return server
@@ -382,7 +383,7 @@ def test_hf_mirror_is_used_for_redistributable_entries(mirror, monkeypatch):
     entry = make_entry([{"kind": "url", "url": mirror.url("/file.pth")}], license={"redistributable": True})
     path = hub.resolve_file(entry, progress=False)
     assert path.read_bytes() == data
-    assert hub.cache_dir() / "huggingface" in path.parents
+    assert cache.cache_dir() / "huggingface" in path.parents
     assert mirror.requests_to(hub_path) and {r[1] for r in mirror.requests} == {hub_path}
     n = len(mirror.requests)
     assert hub.resolve_file(entry, progress=False) == path  # pinned commit: served from the cache
@@ -417,7 +418,7 @@ def test_local_weights_with_wrong_sha_warn_or_raise(tmp_path, monkeypatch):
     entry = make_entry([], sha256="f" * 64)
     with pytest.warns(UserWarning, match="re-packed"):
         assert hub.resolve_file(entry, weights) == weights
-    monkeypatch.setenv(download.ENV_STRICT_SHA, "1")
+    monkeypatch.setenv(cache.ENV_STRICT_SHA, "1")
     with pytest.raises(ChecksumMismatchError, match=str(weights)):
         hub.resolve_file(entry, weights)
     converted = tmp_path / "converted.safetensors"
@@ -431,17 +432,17 @@ def test_local_weights_with_wrong_sha_warn_or_raise(tmp_path, monkeypatch):
 def test_cached_file_is_hashed_once_and_verify_cached(online, server, monkeypatch):
     server.serve_bytes("/file.pth", PAYLOAD)
     entry = make_entry([{"kind": "url", "url": server.url("/file.pth")}], sha256=PAYLOAD_SHA)
-    assert hub.verify_cached(entry) is False  # nothing cached yet
+    assert cache.verify_cached(entry) is False  # nothing cached yet
     path = hub.download(entry, progress=False)
     calls = []
-    real = hub.sha256_file
-    monkeypatch.setattr(hub, "sha256_file", lambda p: calls.append(p) or real(p))
+    real = cache.sha256_file
+    monkeypatch.setattr(cache, "sha256_file", lambda p: calls.append(p) or real(p))
     for _ in range(3):
         assert hub.resolve_file(entry) == path
     assert calls == []  # the download's own record is trusted
-    assert hub.verify_cached(entry) is True and len(calls) == 1
+    assert cache.verify_cached(entry) is True and len(calls) == 1
     path.write_bytes(PAYLOAD[:-1] + b"\0")
-    assert hub.verify_cached(entry) is False
+    assert cache.verify_cached(entry) is False
 
 
 def test_manually_placed_file_with_wrong_sha_warns_once_hashed(monkeypatch):
@@ -450,14 +451,14 @@ def test_manually_placed_file_with_wrong_sha_warns_once_hashed(monkeypatch):
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(PAYLOAD)
     calls = []
-    real = hub.sha256_file
-    monkeypatch.setattr(hub, "sha256_file", lambda p: calls.append(p) or real(p))
+    real = cache.sha256_file
+    monkeypatch.setattr(cache, "sha256_file", lambda p: calls.append(p) or real(p))
     for _ in range(2):
         with pytest.warns(UserWarning, match="cached file"):
             assert hub.resolve_file(entry) == target
     assert len(calls) == 1
-    monkeypatch.setenv(download.ENV_STRICT_SHA, "1")
+    monkeypatch.setenv(cache.ENV_STRICT_SHA, "1")
     with pytest.raises(ChecksumMismatchError):
         hub.resolve_file(entry)
-    assert hub.verify_cached(entry) is False
+    assert cache.verify_cached(entry) is False
     assert target.exists()  # the user's file is never deleted

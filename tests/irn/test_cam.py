@@ -5,7 +5,9 @@ import torch
 import torch.nn.functional as F
 
 import wsss_zoo
-from wsss_zoo.pipelines.irn import aggregate_cams, scale_maps, strided_size, strided_up_size
+from wsss_zoo.pipelines.cam import run_passes
+from wsss_zoo.pipelines.irn import IRN_CAM, aggregate_cams, strided_size, strided_up_size
+from wsss_zoo.pipelines.preprocess import IMAGENET
 
 
 def test_cam_contract_and_normalisation(cam_model, small_image):
@@ -38,7 +40,8 @@ class _ShapeSpy(torch.nn.Module):
 
 def test_scales_use_round_half_even_sizes_and_flip_pairs():
     spy = _ShapeSpy()
-    maps = scale_maps(spy, np.zeros((375, 500, 3), np.uint8), (1.0, 0.5, 1.5, 2.0), True)
+    maps = list(run_passes(spy, np.zeros((375, 500, 3), np.uint8), range(1, 21), IRN_CAM, scales=(1.0, 0.5, 1.5, 2.0),
+                           flip=True, pre=IMAGENET))
     assert spy.shapes == [(2, 3, 375, 500), (2, 3, 188, 250), (2, 3, 562, 750), (2, 3, 750, 1000)]
     assert torch.all(maps[0] == 2)  # relu(1) + relu(1): the flip pair is summed, not averaged
 

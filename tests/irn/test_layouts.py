@@ -8,7 +8,8 @@ import wsss_zoo
 from tests.fixtures import irn_layouts
 from wsss_zoo.convert import convert_state_dict, read_checkpoint
 from wsss_zoo.errors import CheckpointFormatError, CheckpointMismatchError
-from wsss_zoo.registry import build_model
+from wsss_zoo.models import build_model
+from wsss_zoo.registry import model_entry
 
 N_BN_COUNTERS = 53  # ResNet-50 BatchNorm layers
 
@@ -45,7 +46,7 @@ def test_cam_conversion_folds_aliases():
     assert set(sd) == _canonical_cam_keys()
     assert len(sd) == 318 - N_BN_COUNTERS + 1
     assert torch.equal(sd["classifier.weight"], raw["newly_added.0.weight"])
-    assert set(sd) == {k for k in build_model("rib_resnet50_coco").state_dict() if not k.endswith("num_batches_tracked")}
+    assert set(sd) == {k for k in build_model(model_entry("rib_resnet50_coco")).state_dict() if not k.endswith("num_batches_tracked")}
 
 
 def test_cam_conversion_from_aliases_only():
@@ -71,7 +72,7 @@ def test_edge_conversion_drops_training_buffers():
                    for k in sd)
     assert torch.equal(sd["mean_shift.running_mean"], raw["fc_dp7.4.running_mean"])
     assert torch.equal(sd["fc_edge6.bias"], raw["edge_layers.5.bias"])
-    own = {k for k in build_model("cda_irn_edge_resnet50_voc").state_dict() if not k.endswith("num_batches_tracked")}
+    own = {k for k in build_model(model_entry("cda_irn_edge_resnet50_voc")).state_dict() if not k.endswith("num_batches_tracked")}
     assert set(sd) == own
 
 
@@ -83,7 +84,7 @@ def test_load_cam_networks(irn_files, name, file, classes):
     assert model.classifier.weight.shape == (classes, 2048, 1, 1)
     assert torch.equal(model.classifier.weight, raw["classifier.weight"])
     assert torch.equal(model.resnet50.layer3[4].bn2.running_var, raw["stage3.0.4.bn2.running_var"])
-    assert not model.training and model.wsss_zoo_cfg["name"] == name
+    assert not model.training and model.wsss_zoo_entry.name == name
 
 
 def test_load_edge_network(edge_model, irn_files):

@@ -6,7 +6,8 @@ import torch
 import wsss_zoo
 from wsss_zoo.errors import MissingWeightsError
 from wsss_zoo.pipelines.base import pipeline_class
-from wsss_zoo.pipelines.cam import normalize_imagenet, with_flip
+from wsss_zoo.pipelines.cam import with_flip
+from wsss_zoo.pipelines.preprocess import normalize_imagenet
 from wsss_zoo.pipelines.irn import irn_cam_maps, propagate_to_edge, random_walk_labels
 from wsss_zoo.registry import pipeline_entry
 
@@ -39,7 +40,7 @@ def test_edge_map_padding(cda_pipeline, small_image):
 
 
 def test_rib_settings_power_and_threshold(cda_pipeline, small_image):
-    pipe = pipeline_class("irn")(pipeline_entry("rib_voc"), cda_pipeline.models, {"irn_crop_size": None})
+    pipe = pipeline_class("rib")(pipeline_entry("rib_voc"), cda_pipeline.models, {"irn_crop_size": None})
     assert pipe.settings["cam_power"] == 1.3 and pipe.settings["sem_seg_bg_thres"] == 0.27
     with pytest.warns(UserWarning, match="negatives"):
         mask = pipe.pseudo_mask(small_image, [3, 15])

@@ -12,7 +12,8 @@ H, W = 64, 80  # small, with W not a multiple of 16 and H/W giving different gri
 def standin():
     """``standin(name, seed=0)``: the network of a ResNet-38 registry name with stand-in weights, as load() leaves it."""
     from wsss_zoo.convert import load_state_dict_strict
-    from wsss_zoo.registry import build_model, model_entry
+    from wsss_zoo.models import build_model
+    from wsss_zoo.registry import model_entry
 
     cache = {}
 
@@ -24,7 +25,7 @@ def standin():
             model = model.to_empty(device="cpu")
             load_state_dict_strict(model, stand_in_for(name, seed=seed))
             model.eval()
-            model.wsss_zoo_cfg = entry
+            model.wsss_zoo_entry = entry
             cache[(name, seed)] = model
         return cache[(name, seed)]
 
@@ -43,12 +44,8 @@ def image():
 
 
 def with_scales(model, scales):
-    """A shallow copy of ``model``'s registry entry with other CAM scales (keeps tests small)."""
-    import copy
-
-    cfg = copy.deepcopy(model.wsss_zoo_cfg)
-    cfg["inference"]["cam"]["scales"] = list(scales)
-    return cfg
+    """A copy of ``model``'s registry entry with other CAM scales (keeps tests small)."""
+    return model.wsss_zoo_entry.with_cam(scales=scales)
 
 
 @pytest.fixture
@@ -58,12 +55,12 @@ def small_scales():
 
     @contextlib.contextmanager
     def ctx(model, scales=(1.0,)):
-        old = model.wsss_zoo_cfg
-        model.wsss_zoo_cfg = with_scales(model, scales)
+        old = model.wsss_zoo_entry
+        model.wsss_zoo_entry = with_scales(model, scales)
         try:
             yield model
         finally:
-            model.wsss_zoo_cfg = old
+            model.wsss_zoo_entry = old
 
     return ctx
 

@@ -80,7 +80,7 @@ def test_eps_coco_uses_80_classes_and_coco_names(standin, image):
 
 
 def test_default_scales_come_from_the_registry(standin):
-    assert standin("cda_psa_resnet38_voc").wsss_zoo_cfg["inference"]["cam"]["scales"] == [1.0, 0.5, 1.5, 2.0]
+    assert standin("cda_psa_resnet38_voc").wsss_zoo_entry.inference.cam.scales == (1.0, 0.5, 1.5, 2.0)
     for name in ("eps_resnet38_voc", "cda_seam_resnet38_voc", "sbnet_resnet38_voc"):
         assert wsss_zoo.model_info(name)["inference"]["cam"]["scales"] == [0.5, 1.0, 1.5, 2.0]
 

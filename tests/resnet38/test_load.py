@@ -46,9 +46,9 @@ def test_every_resnet38_name_loads_its_published_layout(tmp_path, name):
     model = wsss_zoo.load(name, weights=path)
     sd = stand_in_for(name, seed=5)
     _assert_loaded(model, sd)
-    assert model.wsss_zoo_cfg["name"] == name
+    assert model.wsss_zoo_entry.name == name
     if "coco" in name:
-        assert model.fc8.weight.shape[0] in (80, 81) and model.wsss_zoo_cfg["dataset"] == "coco"
+        assert model.fc8.weight.shape[0] in (80, 81) and model.wsss_zoo_entry.dataset == "coco"
     image = np.zeros((24, 32, 3), np.uint8)
-    if model.wsss_zoo_cfg["inference"].get("cam"):
+    if model.wsss_zoo_entry.inference.cam:
         assert wsss_zoo.cam(model, image, [1], scales=(1.0,), flip=False).shape == (1, 24, 32)

@@ -5,7 +5,7 @@ import torch
 from fixtures.resnet38_layouts import TABLES, backbone_table
 from wsss_zoo.models.affinity import AffinityNet
 from wsss_zoo.models.resnet38 import ResNet38, ResNet38Cls, ResNet38Eps, ResNet38Seam, ResNet38SeamBD
-from wsss_zoo.registry import builder
+from wsss_zoo.models import ARCHITECTURES
 
 # (builder, kwargs, expected table, learnable parameters from the sheets: eps.md 4.6, sbnet.md 4.6)
 CASES = [
@@ -23,7 +23,7 @@ CASES = [
 @pytest.mark.parametrize("arch,kwargs,table,n_params", CASES, ids=[f"{c[0]}-{list(c[1].values())}" for c in CASES])
 def test_state_dict_is_the_published_table(arch, kwargs, table, n_params):
     with torch.device("meta"):  # names and shapes only: no 105M-parameter initialisation
-        model = builder(arch)(**kwargs)
+        model = ARCHITECTURES.get(arch)(**kwargs)
     got = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
     assert got == [(k, shape) for k, shape, _ in table]
     assert sum(p.numel() for p in model.parameters()) == n_params

@@ -13,8 +13,8 @@ from wsss_zoo.registry import pipeline_entry
 
 def make_pipeline(standin, name):
     entry = pipeline_entry(name)
-    models = {role: standin(model) for role, model in entry["roles"].items()}
-    pipe = pipeline_class(entry["recipe"])(entry, models)
+    models = {role: standin(model) for role, model in entry.roles.items()}
+    pipe = pipeline_class(entry.recipe)(entry, models)
     return pipe
 
 

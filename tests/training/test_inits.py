@@ -8,14 +8,19 @@ import torch
 from training import inits
 from wsss_zoo import hub
 from wsss_zoo.errors import CheckpointMismatchError
-from wsss_zoo.registry import build_model
+from wsss_zoo.models import build_model as _build
+from wsss_zoo.registry import model_entry
+
+
+def build_model(name):
+    return _build(model_entry(name))
 
 
 @pytest.fixture
 def fake_hub(monkeypatch):
     """hub.load_state_dict(name, weights) -> a given state dict (no registry file, no network)."""
     box = {}
-    monkeypatch.setattr(hub, "load_state_dict", lambda name, weights=None, **_: (box["sd"], f"<{name}>"))
+    monkeypatch.setattr(hub, "load_state_dict", lambda entry, weights=None, **_: (box["sd"], f"<{entry.name}>"))
     return box
 
 

@@ -4,6 +4,8 @@ import sys
 
 import pytest
 
+from wsss_zoo.errors import UnknownNameError
+
 from training import run
 from training.inits import MAPPERS
 from training.recipes import QUIRKS, RECIPES, get_recipe
@@ -12,7 +14,7 @@ from wsss_zoo import registry
 
 
 def test_every_registry_train_recipe_exists():
-    reg = registry.registry()
+    reg = registry.document()
     named = {e["train_recipe"] for e in reg["models"].values() if e.get("train_recipe")}
     for p in reg["pipelines"].values():
         named |= set(p.get("train_recipes", {}).values())
@@ -79,5 +81,5 @@ def test_list_runs_as_a_script():
 
 
 def test_unknown_recipe_suggests_close_names():
-    with pytest.raises(KeyError, match="eps_voc"):
+    with pytest.raises(UnknownNameError, match="eps_voc"):
         get_recipe("eps_vco")

@@ -11,7 +11,7 @@ import torch
 
 from wsss_zoo.data.io import read_label_png
 from wsss_zoo.inputs import load_image
-from wsss_zoo.pipelines.cam import CAFFE_MEAN_BGR
+from wsss_zoo.pipelines.preprocess import CAFFE_MEAN_BGR
 
 from .. import transforms as T
 from ..losses.affinity import hard_affinity_label

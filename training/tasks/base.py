@@ -9,21 +9,21 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from wsss_zoo.registry import build_model, model_entry
+from wsss_zoo.models import build_model
+from wsss_zoo.registry import ModelEntry, Registry, model_entry
 
 from ..config import RunConfig
 from ..data.sources import Item, items_of, open_dataset, require_files, resolve_input
 from ..distributed import DistContext
 from ..inits import load_init
 
-TASKS: Dict[str, type] = {}
+TASKS: Registry[type] = Registry("training task", packages=("training.tasks",))
 
 
 def register_task(kind: str):
     def deco(cls):
         cls.kind = kind
-        TASKS[kind] = cls
-        return cls
+        return TASKS.register(kind, cls)
     return deco
 
 
@@ -95,12 +95,12 @@ class Task:
 
     # ------------------------------------------------------------------ model
     @property
-    def entry(self) -> dict:
+    def entry(self) -> ModelEntry:
         return model_entry(self.recipe.load_as)
 
     @property
     def builder(self) -> str:
-        return self.entry["architecture"]["builder"]
+        return self.entry.builder
 
     def build_model(self) -> nn.Module:
         model = build_model(self.entry, **dict(self.recipe.model_kwargs))

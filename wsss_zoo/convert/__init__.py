@@ -1,11 +1,13 @@
 """Upstream checkpoint layouts -> our modules.
 
 :mod:`wsss_zoo.convert.core` holds the mechanism (safe reading, unwrapping, alias collapse, strict
-loading); each network family registers the rules for its published layouts with
-:func:`register_layout` in its own module of this package.
+loading) and the layout registry; :mod:`wsss_zoo.convert.mxnet` reads MXNet ``.params`` files. The rules
+of each published layout live beside their network, in the family module of :mod:`wsss_zoo.models`
+(``@register_layout``).
 """
 from .core import (  # noqa: F401
     CheckpointFormatError,
+    LAYOUTS,
     Layout,
     add_prefix,
     collapse_aliases,

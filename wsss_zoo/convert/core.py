@@ -20,12 +20,13 @@ import struct
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from ..errors import CheckpointFormatError, CheckpointMismatchError
+from ..registry.named import Registry
 
 StateDict = "OrderedDict[str, torch.Tensor]"
 
@@ -214,49 +215,37 @@ class Layout:
     description: str = ""
 
 
-_LAYOUTS: Dict[str, Layout] = {}
+LAYOUTS: Registry[Layout] = Registry("checkpoint layout", packages=("wsss_zoo.models",))
 
 
 def register_layout(name: str, signature: Sequence[str] = (), description: str = ""):
     """Decorator: register ``fn(state_dict) -> state_dict`` converting upstream layout ``name``.
 
-    ``signature`` lists keys (after unwrapping) whose joint presence identifies the layout; it is
-    used to tell users which family a mismatching file belongs to.
+    Called from the network family's own module (``wsss_zoo/models/<family>.py``), beside its builders,
+    as timm keeps ``checkpoint_filter_fn`` beside the model. ``signature`` lists keys (after unwrapping)
+    whose joint presence identifies the layout; it tells users which family a mismatching file belongs to.
     """
 
     def deco(fn):
-        _LAYOUTS[name] = Layout(name, fn, tuple(signature), description or (fn.__doc__ or "").strip().split("\n")[0])
+        LAYOUTS.register(name, Layout(name, fn, tuple(signature),
+                                      description or (fn.__doc__ or "").strip().split("\n")[0]))
         return fn
 
     return deco
 
 
-def _load_layouts():
-    from ..models import load_all  # families register their layouts on import
-
-    load_all()
-
-
 def get_layout(name: str) -> Layout:
-    _load_layouts()
-
-    if name not in _LAYOUTS:
-        raise KeyError(f"no converter registered for layout {name!r}; known: {sorted(_LAYOUTS)}")
-    return _LAYOUTS[name]
+    return LAYOUTS.get(name)
 
 
 def list_layouts() -> List[str]:
-    _load_layouts()
-
-    return sorted(_LAYOUTS)
+    return LAYOUTS.names()
 
 
 def guess_layouts(sd) -> List[str]:
     """Names of registered layouts whose signature keys are all present in ``sd``."""
-    _load_layouts()
-
     keys = set(sd)
-    return [name for name, lay in _LAYOUTS.items() if lay.signature and all(k in keys for k in lay.signature)]
+    return [name for name, lay in LAYOUTS.items() if lay.signature and all(k in keys for k in lay.signature)]
 
 
 def convert_state_dict(obj, layout: str):
@@ -272,7 +261,7 @@ def _fmt(keys, limit=8) -> str:
     return ", ".join(keys[:limit]) + more
 
 
-def load_state_dict_strict(model: torch.nn.Module, sd, name: str = "the network", source_sd=None):
+def load_state_dict_strict(model: torch.nn.Module, sd, name: str = "the network"):
     """Strictly load ``sd`` into ``model``; raise :class:`CheckpointMismatchError` naming the keys.
 
     BatchNorm ``num_batches_tracked`` counters are optional in both directions (MXNet conversions
@@ -291,7 +280,7 @@ def load_state_dict_strict(model: torch.nn.Module, sd, name: str = "the network"
             lines.append(f"  unexpected keys ({len(unexpected)}): {_fmt(unexpected)}")
         if mismatched:
             lines.append(f"  shape mismatches ({len(mismatched)}): {_fmt(mismatched, 4)}")
-        guesses = guess_layouts(source_sd if source_sd is not None else sd)
+        guesses = guess_layouts(sd)
         if guesses:
             lines.append(f"  the file looks like this upstream layout: {', '.join(guesses)}; "
                          "load it under a model name of that family (wsss_zoo.list_models())")

@@ -134,8 +134,9 @@ def load_target(command: str, name: str, *, weights=None, device: str = "cpu", s
 
 def cam_style(target) -> str:
     """Upstream CAM file style of a pipeline or network (see module docstring)."""
-    entry = getattr(target, "entry", None) or getattr(target, "wsss_zoo_cfg", None) or {}
-    recipe = entry.get("recipe") or entry.get("inference", {}).get("cam", {}).get("recipe", "")
+    entry = getattr(target, "entry", None) or getattr(target, "wsss_zoo_entry", None)
+    recipe = getattr(entry, "recipe", None) or getattr(getattr(getattr(entry, "inference", None), "cam", None),
+                                                        "recipe", "")
     explicit = getattr(target, "cam_style", None)
     if explicit in ("psa", "irn"):
         return explicit
@@ -143,8 +144,8 @@ def cam_style(target) -> str:
 
 
 def needs_saliency(target) -> bool:
-    entry = getattr(target, "entry", None) or {}
-    return bool(getattr(target, "needs_saliency", False) or entry.get("needs_saliency", False))
+    entry = getattr(target, "entry", None)
+    return bool(getattr(target, "needs_saliency", False) or getattr(entry, "needs_saliency", False))
 
 
 def make_producer(command: str, target, *, crf: bool = False, crop_val: Optional[int] = None) -> Callable:
@@ -351,7 +352,7 @@ def parse_weights(values, entry: Optional[dict] = None):
         return None
     if isinstance(values, (str, os.PathLike)):
         values = [values]
-    roles = (entry or {}).get("roles", {})
+    roles = dict(entry.roles) if entry is not None else {}
     if len(values) == 1 and "=" not in str(values[0]):
         path = str(values[0])
         return {next(iter(roles)): path} if len(roles) == 1 else path

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..registry import register_model
-from .resnet38 import HEAD_FROZEN, ResNet38, conv1x1
+from ..convert import register_layout
+from ._factory import register_model
+from .resnet38 import HEAD_FROZEN, ResNet38, conv1x1, drop_bn_counters
 
 DEFAULT_RADIUS = 5
 TRAIN_FEATURE_SIZE = 56  # 448 crop / 8: the size upstream precomputes indices for
@@ -130,3 +131,9 @@ class AffinityNet(ResNet38):
 @register_model("resnet38_aff")
 def resnet38_aff(variant: str = "psa") -> AffinityNet:
     return AffinityNet(variant)
+
+
+# ----------------------------------------------------------------------------- checkpoint layout
+register_layout("resnet38_aff", signature=("f8_5.weight", "f9.weight"),
+                description="PSA/SEAM/SBNet resnet38_aff: 232 keys (backbone, f8_3, f8_4, f8_5, f9 448x448)"
+                )(drop_bn_counters)

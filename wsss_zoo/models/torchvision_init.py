@@ -7,8 +7,8 @@ the torchvision module; training maps the state dict onto each family's keys (``
 """
 from __future__ import annotations
 
-from ..convert.core import register_layout
-from ..registry import register_model
+from ..convert import register_layout
+from ._factory import register_model
 
 
 @register_model("torchvision_vgg16")

@@ -1,24 +1,9 @@
-"""Inference recipes: CAMs, random walks, refinement and pseudo masks per method.
+"""Inference recipes: one multi-scale CAM loop, one random walk, and per-method configuration.
 
-Shared blocks: :mod:`.cam` (multi-scale + flip passes, fusion, normalisation) and
-:mod:`.random_walk` (the affinity random walk). Each method module registers its CAM,
-segmentation and pipeline recipes (see :mod:`.base`); :func:`load_all` imports them all and is
-called on first use of a recipe.
+Shared blocks: :mod:`.preprocess` (image -> network input), :mod:`.cam` (the one multi-scale loop and
+its :class:`~wsss_zoo.pipelines.cam.CamRecipe` configuration), :mod:`.random_walk` and :mod:`.path_index`
+(the affinity random walk), :mod:`.settings` (typed, range-checked pipeline settings). Each method module
+(``resnet38``, ``irn``, ``rib``, ``drs``, ``affinity``, ``eps``, ``deeplab``) registers its CAM recipes,
+segmentation recipes and pipeline classes (see :mod:`.base`); the registries import them on first use.
 """
-import importlib
-import pkgutil
-
 from .base import Pipeline  # noqa: F401
-
-_LOADED = False
-
-
-def load_all():
-    """Import (once) every recipe module of this package, registering its recipes."""
-    global _LOADED
-    if _LOADED:
-        return
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
-    _LOADED = True

@@ -24,8 +24,11 @@ import torch.nn.functional as F
 
 from ..classes import num_classes
 from ..crf import dense_crf_probs
-from .base import Pipeline, model_device, register_pipeline, run_cam
-from .cam import IMAGENET_MEAN, IMAGENET_STD, normalize_imagenet
+from ..registry import Preprocess
+from . import settings as S
+from .base import Pipeline, compute_cam, model_entry_of, register_pipeline
+from .cam import label_keys, model_device, with_background_plane
+from .preprocess import IMAGENET, normalize
 from .random_walk import random_walk
 
 STRIDE = 8
@@ -50,25 +53,26 @@ def with_background(cams: np.ndarray, alpha, n_classes: int) -> np.ndarray:
     peak = cams.max(axis=0)
     if cams.shape[0] < n_classes:
         peak = np.maximum(peak, np.float32(0))
-    bg = (1 - peak) ** alpha
-    return np.concatenate([bg[None].astype(np.float32), cams])
+    return with_background_plane(cams, (1 - peak) ** alpha)
 
 
-def denormalize_to_uint8(x: torch.Tensor) -> np.ndarray:
+def denormalize_to_uint8(x: torch.Tensor, pre: Preprocess = IMAGENET) -> np.ndarray:
     """SEAM ``infer_aff.py --crf`` image: HWC float32 ``(x*std + mean)*255``, clipped to [0, 255], truncated."""
     img = np.ascontiguousarray(x.detach().cpu().numpy().transpose(1, 2, 0), dtype=np.float32)
+    mean, std = pre.denormalize_rgb()
     for c in range(3):
-        img[:, :, c] = (img[:, :, c] * IMAGENET_STD[c] + IMAGENET_MEAN[c]) * 255
+        img[:, :, c] = (img[:, :, c] * std[c] + mean[c]) * pre.scale
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
 @torch.inference_mode()
-def random_walk_scores(aff_model, image: np.ndarray, scores: np.ndarray, beta, logt, mode: str = "sparse"):
+def random_walk_scores(aff_model, image: np.ndarray, scores: np.ndarray, beta, logt, mode: str = "sparse",
+                       pre: Preprocess = IMAGENET):
     """Random-walked class scores [K+1, Hp, Wp] (padded size) and the padded normalised image [3, Hp, Wp]."""
     h, w = image.shape[:2]
     hp, wp = padded_size(h, w)
     device = model_device(aff_model)
-    x = pad_right_bottom(normalize_imagenet(image), (hp, wp)).to(device)
+    x = pad_right_bottom(normalize(image, pre), (hp, wp)).to(device)
     n, src, dst, values, grid = aff_model.affinity_graph(x[None])
     pooled = F.avg_pool2d(pad_right_bottom(torch.from_numpy(scores), (hp, wp)), STRIDE, STRIDE)
     if tuple(pooled.shape[1:]) != tuple(grid):
@@ -80,18 +84,18 @@ def random_walk_scores(aff_model, image: np.ndarray, scores: np.ndarray, beta, l
 
 def affinity_label_map(aff_model, image: np.ndarray, cams: np.ndarray, ids: Sequence[int], n_classes: int, *,
                        alpha, beta, logt, crf: bool = False, crf_preset: str = "psa", crf_iterations: int = 1,
-                       mode: str = "sparse") -> np.ndarray:
+                       mode: str = "sparse", pre: Preprocess = IMAGENET) -> np.ndarray:
     """The random-walk pseudo mask uint8 [H, W] (0 background, class ids) from normalised CAMs [K, H, W]."""
     h, w = image.shape[:2]
     scores = with_background(cams, alpha, n_classes)
-    walked, x = random_walk_scores(aff_model, image, scores, beta, logt, mode)
+    walked, x = random_walk_scores(aff_model, image, scores, beta, logt, mode, pre)
     walked = walked.float().cpu().numpy()
+    keys = label_keys(ids)
     if crf:  # upstream runs the CRF on all C+1 channels, absent ones being zero
         full = np.zeros((n_classes + 1,) + walked.shape[1:], np.float32)
-        full[[0] + list(ids)] = walked
-        q = dense_crf_probs(denormalize_to_uint8(x), full, preset=crf_preset, iterations=crf_iterations)
+        full[keys] = walked
+        q = dense_crf_probs(denormalize_to_uint8(x, pre), full, preset=crf_preset, iterations=crf_iterations)
         return np.argmax(q, axis=0)[:h, :w].astype(np.uint8)
-    keys = np.asarray([0] + list(ids), dtype=np.uint8)
     return keys[np.argmax(walked[:, :h, :w], axis=0)]
 
 
@@ -99,14 +103,24 @@ def affinity_label_map(aff_model, image: np.ndarray, cams: np.ndarray, ids: Sequ
 class AffinityPipeline(Pipeline):
     """CAM network (role ``cam``) + AffinityNet (role ``aff``) random walk, PSA/SEAM ``infer_aff.py``."""
 
+    SETTINGS = {
+        "alpha": S.number("background score (1 - max CAM) ** alpha", 0, 1000, exclusive_minimum=True),
+        "beta": S.number("exponent of the affinities in the random walk", 0, 100, exclusive_minimum=True),
+        "logt": S.integer("the walk runs 2**logt steps", 0, 12),
+        "random_walk_mode": S.choice("'sparse' (fast, same linear map) or 'dense' (upstream order)",
+                                     "sparse", "dense"),
+    }
+
     def _cam(self, image, ids):
-        return run_cam(self.models["cam"], image, ids)
+        return compute_cam(self.models["cam"], image, ids)
 
     def _pseudo_mask(self, image, ids, *, saliency=None, crf=False):
         cams = self._cam(image, ids).numpy()
-        crf_cfg = self.entry.get("crf") or {}
+        preset = self.entry.crf.preset if self.entry.crf else "psa"
+        iterations = (self.entry.crf.iterations if self.entry.crf else None) or 1
+        aff = self.models["aff"]
         return affinity_label_map(
-            self.models["aff"], image, cams, ids, num_classes(self.dataset),
-            alpha=self.settings["alpha"], beta=self.settings["beta"], logt=self.settings["logt"],
-            crf=crf, crf_preset=crf_cfg.get("preset", "psa"), crf_iterations=crf_cfg.get("iterations", 1),
-            mode=self.settings.get("random_walk_mode", "sparse"))
+            aff, image, cams, ids, num_classes(self.dataset), alpha=self.settings["alpha"],
+            beta=self.settings["beta"], logt=self.settings["logt"], crf=crf, crf_preset=preset,
+            crf_iterations=iterations, mode=self.settings.get("random_walk_mode", "sparse"),
+            pre=model_entry_of(aff).preprocess)

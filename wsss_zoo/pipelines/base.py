@@ -1,173 +1,138 @@
-"""Recipe registries and the :class:`Pipeline` base class.
+"""Recipe registries, the core inference functions and the :class:`Pipeline` base class.
 
-Three kinds of recipes, each registered by name and selected by checkpoints.json:
+Three registries, filled by the method modules of this package and selected by checkpoints.json:
 
-* CAM recipes (``entry["inference"]["cam"]["recipe"]``): ``fn(model, image, label_ids, *, scales,
-  flip, **settings) -> torch.Tensor [K, H, W]`` -- one upstream inference script's normalised maps;
-* segmentation recipes (``entry["inference"]["segment"]["recipe"]``): ``fn(model, image, *, crf,
-  **settings) -> np.ndarray uint8 [H, W]``;
-* pipeline classes (``pipelines.<name>.recipe``): subclasses of :class:`Pipeline` that chain the
-  role networks into a pseudo mask, as IRN's steps do (cam -> affinity/irn -> random walk -> mask).
+* CAM recipes (``inference.cam.recipe``): :class:`~wsss_zoo.pipelines.cam.CamRecipe` configurations
+  of the one multi-scale loop;
+* segmentation recipes (``inference.segment.recipe``): ``fn(model, image, *, crf, pre, **options) ->
+  np.ndarray uint8 [H, W]``;
+* pipeline classes (``pipelines.<name>.recipe``): subclasses of :class:`Pipeline` that chain the role
+  networks into a pseudo mask, as IRN's steps do (cam -> affinity/irn -> random walk -> mask).
+
+The functions here work on validated inputs (a uint8 RGB array, sorted class ids): the public edge
+(:mod:`wsss_zoo.api`, :meth:`Pipeline.cam`, :meth:`Pipeline.pseudo_mask`) validates once.
 """
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError, WsssZooError
 from ..inputs import load_image, parse_labels
+from ..registry import ModelEntry, PipelineEntry, Registry, models as registry_models
+from . import settings as S
+from .cam import CamRecipe, model_device, recipe_cam  # noqa: F401  (model_device: re-exported)
 
-_CAM_RECIPES: Dict[str, Callable] = {}
-_SEGMENT_RECIPES: Dict[str, Callable] = {}
-_PIPELINES: Dict[str, type] = {}
+_PLUGINS = ("wsss_zoo.pipelines",)
+CAM_RECIPES: Registry[CamRecipe] = Registry("CAM recipe", packages=_PLUGINS)
+SEGMENT_RECIPES: Registry[Callable] = Registry("segmentation recipe", packages=_PLUGINS)
+PIPELINES: Registry[type] = Registry("pipeline recipe", packages=_PLUGINS)
 
 
-def register_cam_recipe(name: str):
-    def deco(fn):
-        _CAM_RECIPES[name] = fn
-        return fn
-
-    return deco
+def register_cam_recipe(recipe: CamRecipe) -> CamRecipe:
+    """Register a :class:`CamRecipe` under its name (called by the method module that defines it)."""
+    return CAM_RECIPES.register(recipe.name, recipe)
 
 
 def register_segment_recipe(name: str):
-    def deco(fn):
-        _SEGMENT_RECIPES[name] = fn
-        return fn
-
-    return deco
+    return SEGMENT_RECIPES.register(name)
 
 
 def register_pipeline(name: str):
     def deco(cls):
         cls.recipe = name
-        _PIPELINES[name] = cls
-        return cls
+        return PIPELINES.register(name, cls)
 
     return deco
 
 
-def _load_recipes():
-    from . import load_all
-
-    load_all()
-
-
-def cam_recipe(name: str) -> Callable:
-    _load_recipes()
-    if name not in _CAM_RECIPES:
-        raise ConfigError(f"no CAM recipe {name!r}; known: {sorted(_CAM_RECIPES)}")
-    return _CAM_RECIPES[name]
-
-
-def segment_recipe(name: str) -> Callable:
-    _load_recipes()
-    if name not in _SEGMENT_RECIPES:
-        raise ConfigError(f"no segmentation recipe {name!r}; known: {sorted(_SEGMENT_RECIPES)}")
-    return _SEGMENT_RECIPES[name]
-
-
 def pipeline_class(name: str) -> type:
-    _load_recipes()
-    if name not in _PIPELINES:
-        raise ConfigError(f"no pipeline recipe {name!r}; known: {sorted(_PIPELINES)}")
-    return _PIPELINES[name]
+    return PIPELINES.get(name)
 
 
-def model_config(model: torch.nn.Module) -> dict:
+# ----------------------------------------------------------------------------- networks
+def model_entry_of(model: torch.nn.Module) -> ModelEntry:
     """The registry entry attached to a network by :func:`wsss_zoo.load`."""
-    cfg = getattr(model, "wsss_zoo_cfg", None)
-    if cfg is None:
+    entry = getattr(model, "wsss_zoo_entry", None)
+    if entry is None:
         raise ConfigError(
             "this network was not created by wsss_zoo.load(), so its inference settings are unknown; "
             "build it with wsss_zoo.load(name, weights=path)")
-    return cfg
+    return entry
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
+def _names_with(kind: str) -> str:
+    return ", ".join(e.name for e in registry_models() if getattr(e.inference, kind) is not None)
 
 
-def run_cam(model, image, labels, *, scales=None, flip=None) -> torch.Tensor:
-    """Dispatch :func:`wsss_zoo.cam` to the model's CAM recipe with upstream defaults."""
-    cfg = model_config(model)
-    spec = cfg.get("inference", {}).get("cam")
-    if not spec:
-        raise ConfigError(
-            f"{cfg['name']} is a {cfg.get('task', '?')} network and produces no class activation maps; "
-            f"CAM networks: {', '.join(_cam_model_names())}")
-    settings = {k: v for k, v in spec.items() if k not in ("recipe", "scales", "flip")}
-    img = load_image(image)
-    ids = parse_labels(labels, cfg["dataset"])
-    scales = tuple(spec.get("scales", (1.0,))) if scales is None else tuple(float(s) for s in scales)
-    if not scales or any(s <= 0 for s in scales):
+def compute_cam(model: torch.nn.Module, image: np.ndarray, ids: Sequence[int], *, scales=None,
+                flip: Optional[bool] = None) -> torch.Tensor:
+    """A network's CAMs [K, H, W] (float32, CPU) for a validated image and ids, upstream defaults filled in."""
+    entry = model_entry_of(model)
+    spec = entry.inference.cam
+    if spec is None:
+        raise ConfigError(f"{entry.name} is a {entry.task} network and produces no class activation maps; "
+                          f"CAM networks: {_names_with('cam')}")
+    scales = spec.scales if scales is None else tuple(float(s) for s in scales)
+    if not scales or any(not s > 0 for s in scales):
         raise ConfigError(f"scales must be positive numbers, got {scales}")
-    flip = bool(spec.get("flip", True)) if flip is None else bool(flip)
+    flip = spec.flip if flip is None else bool(flip)
     with torch.inference_mode():
-        out = cam_recipe(spec["recipe"])(model, img, ids, scales=scales, flip=flip, **settings)
+        out = recipe_cam(model, image, ids, CAM_RECIPES.get(spec.recipe), scales=scales, flip=flip,
+                         pre=entry.preprocess, options=spec.options)
     return out.float().cpu()
 
 
-def run_segment(model, image, *, crf=False, **options) -> np.ndarray:
-    """Dispatch :func:`wsss_zoo.segment`; ``options`` override the recipe settings of checkpoints.json."""
-    cfg = model_config(model)
-    spec = cfg.get("inference", {}).get("segment")
-    if not spec:
-        raise ConfigError(f"{cfg['name']} is not a segmentation network; use one of "
-                          f"{', '.join(_segment_model_names())}")
-    settings = {k: v for k, v in spec.items() if k != "recipe"}
-    unknown = set(options) - set(inspect.signature(segment_recipe(spec["recipe"])).parameters) - {"crf"}
+def compute_segment(model: torch.nn.Module, image: np.ndarray, *, crf: bool = False, **options) -> np.ndarray:
+    """A segmentation network's label map uint8 [H, W]; ``options`` override the entry's recipe options."""
+    entry = model_entry_of(model)
+    spec = entry.inference.segment
+    if spec is None:
+        raise ConfigError(f"{entry.name} is not a segmentation network; use one of {_names_with('segment')}")
+    recipe = SEGMENT_RECIPES.get(spec.recipe)
+    unknown = set(options) - set(inspect.signature(recipe).parameters) - {"crf"}
     if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)} for {cfg['name']}; "
-                          f"its settings: {sorted(settings)}")
-    settings.update(options)
-    img = load_image(image)
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for {entry.name}; its settings: {sorted(spec.options)}")
+    merged = dict(spec.options, **options)
     with torch.inference_mode():
-        return segment_recipe(spec["recipe"])(model, img, crf=crf, **settings)
+        return recipe(model, image, crf=crf, pre=entry.preprocess, **merged)
 
 
-def _cam_model_names():
-    from ..registry import registry
-
-    return [n for n, e in registry()["models"].items() if e.get("inference", {}).get("cam")]
-
-
-def _segment_model_names():
-    from ..registry import registry
-
-    return [n for n, e in registry()["models"].items() if e.get("inference", {}).get("segment")]
-
-
+# ----------------------------------------------------------------------------- pipelines
 class Pipeline:
     """A method's pseudo-mask recipe with its role networks loaded.
 
-    Subclasses implement :meth:`_cam` and :meth:`_pseudo_mask` on validated inputs (uint8 RGB image,
-    sorted segmentation ids). ``settings`` holds the upstream defaults from checkpoints.json, which
-    keyword arguments of :func:`wsss_zoo.load_pipeline` may override.
+    Subclasses declare ``SETTINGS`` (name -> :class:`~wsss_zoo.pipelines.settings.Setting`) and implement
+    :meth:`_cam` and :meth:`_pseudo_mask` on validated inputs (uint8 RGB image, sorted segmentation ids).
+    ``settings`` holds the entry's defaults from checkpoints.json, overridden by keyword arguments of
+    :func:`wsss_zoo.load_pipeline`, all validated by the same schema.
     """
 
     recipe: str = ""
     needs_saliency: bool = False
+    SETTINGS: Mapping[str, S.Setting] = {}
 
-    def __init__(self, entry: dict, models: Dict[str, torch.nn.Module], settings: Optional[dict] = None,
+    def __init__(self, entry: PipelineEntry, models: Dict[str, torch.nn.Module], settings: Optional[Mapping] = None,
                  device="cpu"):
         self.entry = entry
-        self.name = entry["name"]
-        self.dataset = entry["dataset"]
+        self.name = entry.name
+        self.dataset = entry.dataset
         self.models = models
-        self.settings = dict(entry.get("settings", {}))
-        self.settings.update(settings or {})
+        self.settings = self.resolve_settings(entry, settings or {})
         self.device = torch.device(device)
 
+    @classmethod
+    def resolve_settings(cls, entry: PipelineEntry, overrides: Mapping) -> dict:
+        """The entry's settings with ``overrides``, checked against ``SETTINGS`` (ConfigError naming the fix)."""
+        merged = S.validate(cls.SETTINGS, dict(entry.settings), f"{entry.name} (registry entry {entry.origin})")
+        merged.update(S.validate(cls.SETTINGS, dict(overrides), entry.name, defaults=merged))
+        return merged
+
     def __repr__(self):
-        roles = ", ".join(f"{r}={getattr(m, 'wsss_zoo_cfg', {}).get('name', type(m).__name__)}"
+        roles = ", ".join(f"{r}={getattr(getattr(m, 'wsss_zoo_entry', None), 'name', type(m).__name__)}"
                           for r, m in self.models.items())
         return f"Pipeline({self.name!r}, recipe={self.recipe!r}, {roles})"
 
@@ -183,7 +148,7 @@ class Pipeline:
         """The upstream pipeline's label map: uint8 [H, W], 0 background, class ids, 255 ignore."""
         img = load_image(image)
         ids = parse_labels(labels, self.dataset)
-        if crf and not self.entry.get("crf"):
+        if crf and self.entry.crf is None:
             raise ConfigError(f"{self.name} publishes no CRF setting for pseudo masks; use crf=False")
         with torch.inference_mode():
             out = self._pseudo_mask(img, ids, saliency=saliency, crf=crf)

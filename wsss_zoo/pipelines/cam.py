@@ -1,76 +1,108 @@
-"""Shared CAM machinery: image rescaling, normalisation, multi-scale + flip passes, fusion.
+"""The one multi-scale CAM loop, configured per method by a :class:`CamRecipe`.
 
-Every CAM recipe of the zoo is built from these pieces; a method differs by configuration
-(scales, resize rule, per-pass map, fusion and normalisation), not by a copied loop.
+Every CAM of the zoo (IRN/CDA/RIB ResNet-50, PSA/EPS/SEAM/SBNet ResNet-38, DRS VGG-16 and its refiner) is
+
+    for each scale:   input  = rescaled image (or a square working frame resized), normalised by the
+                               entry's ``preprocess``, with its horizontal flip in the same batch
+                      maps   = recipe.pass_maps(network, input, classes)        [N, K, h, w]
+                      placed = recipe.targets[t](maps, image size)              per output t
+    fused[t] = fusion over passes (sum in pass order / stacked sum / max) -> recipe.normalize
+
+and a method differs only by this configuration:
+
+=============  ===============  ==================  ==============  ===========  =======================
+recipe         inputs           per-pass map        flip unflipped  fusion       normalisation
+=============  ===============  ==================  ==============  ===========  =======================
+``irn``        PIL bicubic      ReLU(cam logits)    before resize   stacked sum  max (+1e-5), 2 outputs
+``psa/eps``    PIL bicubic      ReLU CAM / softmax  after resize    sum          max (+1e-5)
+``seam``       PIL bicubic      PCM ``cam_rv``      after resize    sum          SEAM min-max
+``drs``        square frame     class map           (no flip)       max          per pass, in the frame
+``drs_refine`` square frame     regression map      (no flip)       max          none
+=============  ===============  ==================  ==============  ===========  =======================
+
+RIB's per-image fine-tuning (:mod:`.rib`) builds the same inputs with :func:`pass_inputs`, sums the IRN
+per-pass maps over its steps and fuses them with :func:`fuse_passes`.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, List, Sequence, Tuple
+import contextlib
+import dataclasses
+from typing import Callable, ContextManager, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CAFFE_MEAN_BGR = (104.008, 116.669, 122.675)
+from ..errors import ConfigError
+from ..registry import Preprocess
+from .preprocess import normalize, pil_rescale, pil_resize
+
+PassMaps = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+Place = Callable[[torch.Tensor, Tuple[int, int], Mapping], torch.Tensor]
+FUSIONS = ("sum", "stacked_sum", "max")
+INPUTS = ("rescale", "square")
 
 
-def scaled_size(height: int, width: int, scale: float) -> Tuple[int, int]:
-    """(round(H*s), round(W*s)) with round-half-to-even, as Python's ``round`` and ``np.round`` do upstream."""
-    return int(round(height * scale)), int(round(width * scale))
+@dataclasses.dataclass(frozen=True)
+class CamRecipe:
+    """Configuration of :func:`multiscale_cam` for one upstream inference script.
 
-
-def pil_rescale(image: np.ndarray, scale: float, resample: str = "bicubic") -> np.ndarray:
-    """Resize a uint8 HxWx3 image by ``scale`` with PIL (upstream ``pil_rescale`` / ``img.resize``).
-
-    Scale 1.0 returns the image untouched, as IRN's ``pil_rescale`` is skipped for 1.0 and a PIL
-    resize to the same size is the identity.
+    * ``pass_maps(model, batch, rows)`` -> [N, K, h, w]: the maps of the classes ``rows`` (0-based
+      classifier indices) for a batch of N = 1 or 2 (image, flipped image);
+    * ``inputs``: ``"rescale"`` (PIL-resize the image by each scale, ``resample``) or ``"square"`` (PIL
+      bilinear to a ``working_size`` square frame, normalised, then bilinearly resized to s x s for each
+      square size s; scales are pixel sizes, no flip);
+    * ``unflip``: ``"before"`` (the flip pair is summed at the network's resolution, then placed) or
+      ``"after"`` (each pass is placed, then the flipped one is un-flipped and added);
+    * ``targets``: ``(name, place)`` pairs; ``place(maps, (H, W), options)`` resizes maps to that output;
+    * ``fusion``: ``"sum"`` (in pass order), ``"stacked_sum"`` (``torch.stack(...).sum(0)`` over scales) or
+      ``"max"`` (from 0); ``normalize`` is applied to each fused output; ``output`` is the CAM's target;
+      ``finish(cam, (H, W), options)`` maps it to the image size if the target is another frame;
+    * ``context(model)``: entered around the passes (e.g. IRN's folded BatchNorm).
     """
-    from PIL import Image
 
-    h, w = image.shape[:2]
-    th, tw = scaled_size(h, w, scale)
-    if (th, tw) == (h, w):
-        return image
-    return pil_resize(image, (th, tw), resample)
+    name: str
+    pass_maps: PassMaps
+    targets: Tuple[Tuple[str, Place], ...]
+    inputs: str = "rescale"
+    resample: str = "bicubic"
+    unflip: str = "after"
+    fusion: str = "sum"
+    normalize: Callable[[torch.Tensor], torch.Tensor] = lambda cams: cams
+    output: str = "full"
+    finish: Optional[Place] = None
+    context: Optional[Callable[[torch.nn.Module], ContextManager]] = None
+    channels_last: bool = False
+    doc: str = ""
 
-
-_PIL_FILTERS = {"bicubic": 3, "bilinear": 2, "nearest": 0}
-
-
-def pil_resize(image: np.ndarray, size_hw: Tuple[int, int], resample: str = "bicubic") -> np.ndarray:
-    """PIL resize of a uint8 array to (H, W); the result is uint8 like upstream's PIL path."""
-    from PIL import Image
-
-    th, tw = size_hw
-    return np.asarray(Image.fromarray(image).resize((tw, th), resample=_PIL_FILTERS[resample]))
-
-
-def normalize_imagenet(image: np.ndarray) -> torch.Tensor:
-    """uint8 HxWx3 RGB -> float32 3xHxW, ``(v/255 - mean)/std`` (PSA/EPS ``Normalize``, IRN ``TorchvisionNormalize``).
-
-    Computed in float64 and stored as float32, as the upstream numpy code does.
-    """
-    arr = image.astype(np.float64) / 255.0
-    arr = (arr - np.asarray(IMAGENET_MEAN)) / np.asarray(IMAGENET_STD)
-    return torch.from_numpy(np.ascontiguousarray(arr.astype(np.float32).transpose(2, 0, 1)))
+    def __post_init__(self):
+        if self.fusion not in FUSIONS or self.inputs not in INPUTS or self.unflip not in ("before", "after"):
+            raise ValueError(f"CamRecipe {self.name}: fusion {FUSIONS}, inputs {INPUTS}, unflip before/after")
+        if self.output not in dict(self.targets):
+            raise ValueError(f"CamRecipe {self.name}: output {self.output!r} is not one of its targets")
 
 
-def normalize_imagenet_f32(image: np.ndarray) -> torch.Tensor:
-    """uint8 HxWx3 RGB -> float32 3xHxW in float32 arithmetic, as torchvision ``ToTensor`` + ``Normalize``
-    compute it (DRS ``utils/transforms``, VainF ``ext_transforms``); within one ulp of :func:`normalize_imagenet`."""
-    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(3, 1, 1)
-    return x.sub_(mean).div_(std).contiguous()
+# ----------------------------------------------------------------------------- small shared pieces
+def class_rows(ids: Sequence[int]) -> List[int]:
+    """Classifier rows (0-based, background excluded) of segmentation ids 1..C."""
+    return [int(i) - 1 for i in ids]
 
 
-def normalize_caffe_bgr(image_rgb: np.ndarray) -> torch.Tensor:
-    """uint8 HxWx3 RGB -> float32 3xHxW BGR minus the Caffe mean, no std (DeepLab-V2 / kazuto1011)."""
-    bgr = image_rgb[:, :, ::-1].astype(np.float32)
-    arr = (bgr - np.asarray(CAFFE_MEAN_BGR)).astype(np.float32)
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+def label_keys(ids: Sequence[int], dtype=np.uint8) -> np.ndarray:
+    """``[0, ids...]``: the label of each plane of a [background; classes] stack."""
+    return np.asarray([0] + [int(i) for i in ids], dtype=dtype)
+
+
+def with_background_plane(cams: np.ndarray, background) -> np.ndarray:
+    """float32 [K + 1, H, W]: ``background`` (a constant or an [H, W] map) in front of the class maps."""
+    cams = np.asarray(cams, dtype=np.float32)
+    bg = np.broadcast_to(np.asarray(background, dtype=np.float32), cams.shape[1:])[None]
+    return np.concatenate([bg, cams], axis=0)
+
+
+def threshold_argmax(cams: np.ndarray, ids: Sequence[int], bg: float) -> np.ndarray:
+    """Label map from normalised CAMs [K, H, W]: argmax over [bg constant, cams]; ties go to background."""
+    return label_keys(ids)[np.argmax(with_background_plane(cams, bg), axis=0)]
 
 
 def with_flip(x: torch.Tensor) -> torch.Tensor:
@@ -80,35 +112,22 @@ def with_flip(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, x.flip(-1)], dim=0)
 
 
-def unflip_sum(maps: torch.Tensor) -> torch.Tensor:
-    """Sum a batch [x, flip(x)] of maps after flipping the second back: ``m[0] + m[1].flip(-1)``."""
-    return maps[0] + maps[1].flip(-1)
+def fuse_flip(maps: torch.Tensor, flip: bool = True) -> torch.Tensor:
+    """[N, K, h, w] -> [1, K, h, w]: ``m[0] + m[1].flip(-1)`` for a flip pair, else ``m[0]``."""
+    return (maps[0] + maps[1].flip(-1))[None] if flip else maps[:1]
 
 
-def resize_maps(maps: torch.Tensor, size: Tuple[int, int], align_corners: bool = False) -> torch.Tensor:
+def resize_maps(maps: torch.Tensor, size: Sequence[int], align_corners: bool = False) -> torch.Tensor:
     """Bilinear resize of [N, C, h, w] (or [C, h, w]) maps to ``size``."""
     squeeze = maps.dim() == 3
-    if squeeze:
-        maps = maps.unsqueeze(0)
-    out = F.interpolate(maps, size=tuple(size), mode="bilinear", align_corners=align_corners)
+    out = F.interpolate(maps[None] if squeeze else maps, size=tuple(size), mode="bilinear",
+                        align_corners=align_corners)
     return out[0] if squeeze else out
 
 
-def multiscale_passes(image: np.ndarray, scales: Sequence[float], flip: bool,
-                      prepare: Callable[[np.ndarray], torch.Tensor],
-                      rescale: Callable[[np.ndarray, float], np.ndarray] = pil_rescale):
-    """Yield ``(scale, batch)`` with batch = [x] or [x, flip(x)] of the prepared rescaled image.
-
-    The flip pair of a scale is one batch of 2, so each scale costs one forward pass.
-    """
-    for s in scales:
-        x = prepare(rescale(image, s))
-        yield s, (with_flip(x) if flip else x.unsqueeze(0))
-
-
-def fuse_passes(maps: torch.Tensor, flip: bool) -> torch.Tensor:
-    """Per-scale output [B, C, H, W] -> [C, H, W]: the flip pair is summed after un-flipping."""
-    return unflip_sum(maps) if flip else maps[0]
+def to_image_size(maps: torch.Tensor, size: Tuple[int, int], options: Mapping) -> torch.Tensor:
+    """Place: bilinear (align_corners=False) straight to the image's H x W."""
+    return resize_maps(maps, size)
 
 
 def max_normalize(cams: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -117,25 +136,88 @@ def max_normalize(cams: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     return cams / (peak + eps)
 
 
-def select_labels(cams: torch.Tensor, ids: Iterable[int]) -> torch.Tensor:
-    """Rows of a [C, H, W] map (classification index = id - 1) for the given segmentation ids."""
-    idx = torch.as_tensor([i - 1 for i in ids], dtype=torch.long, device=cams.device)
-    return cams.index_select(0, idx)
+# ----------------------------------------------------------------------------- the loop
+def square_sizes(scales) -> Tuple[int, ...]:
+    """Scales of a ``"square"`` recipe are square input sizes in pixels (DRS: 256, 320, 384)."""
+    sizes = tuple(scales)
+    if not sizes or any(float(s) != int(s) or int(s) < 8 for s in sizes):
+        raise ConfigError(f"this network's scales are square input sizes in pixels (e.g. 256, 320, 384), got {sizes}")
+    return tuple(int(s) for s in sizes)
 
 
-def label_mask(ids: Iterable[int], num_classes: int, device=None) -> torch.Tensor:
-    """Multi-hot float32 [C, 1, 1] for multiplying maps by the image label."""
-    vec = torch.zeros(num_classes, 1, 1, device=device)
-    vec[[i - 1 for i in ids]] = 1.0
-    return vec
+def pass_inputs(image: np.ndarray, recipe: CamRecipe, scales: Sequence[float], flip: bool, pre: Preprocess,
+                options: Mapping) -> Iterator[Tuple[float, torch.Tensor]]:
+    """``(scale, batch)`` per scale on the CPU: [x] or [x, flip(x)], normalised by ``pre``."""
+    if recipe.inputs == "square":
+        if flip:
+            raise ConfigError(f"{recipe.name} inference uses no flip (upstream DRS scripts); use flip=False")
+        working = int(options.get("working_size", 320))
+        frame = normalize(pil_resize(image, (working, working), recipe.resample), pre).unsqueeze(0)
+        for s in square_sizes(scales):
+            yield s, F.interpolate(frame, size=(s, s), mode="bilinear", align_corners=False)
+        return
+    for s in scales:
+        x = normalize(pil_rescale(image, s, recipe.resample), pre)
+        yield s, (with_flip(x) if flip else x.unsqueeze(0))
 
 
-def threshold_argmax(cams: np.ndarray, ids: Sequence[int], bg: float) -> np.ndarray:
-    """Label map from normalised CAMs [K, H, W]: argmax over [bg constant, cams]; ties go to background.
+def run_passes(model: torch.nn.Module, image: np.ndarray, ids: Sequence[int], recipe: CamRecipe, *,
+               scales: Sequence[float], flip: bool, pre: Preprocess, options: Mapping = {},
+               device=None) -> Iterator[torch.Tensor]:
+    """The network's maps of the classes ``ids`` for each scale: [N, K, h, w] (``unflip="after"``) or the
+    flip-fused [1, K, h, w] (``unflip="before"``). A generator: each pass runs when it is consumed."""
+    device = device if device is not None else model_device(model)
+    rows = torch.as_tensor(class_rows(ids), dtype=torch.long, device=device)
+    memory = torch.channels_last if recipe.channels_last else torch.contiguous_format
+    context = recipe.context(model) if recipe.context else contextlib.nullcontext()
+    with context:
+        for _, batch in pass_inputs(image, recipe, scales, flip, pre, options):
+            maps = recipe.pass_maps(model, batch.to(device).contiguous(memory_format=memory), rows)
+            yield fuse_flip(maps, flip) if recipe.unflip == "before" else maps
 
-    Index 0 is background, index k maps to ``ids[k-1]`` (np.argmax keeps the first maximum).
-    """
-    cams = np.asarray(cams, dtype=np.float32)
-    stack = np.concatenate([np.full((1,) + cams.shape[1:], bg, dtype=np.float32), cams], axis=0)
-    keys = np.asarray([0] + list(ids), dtype=np.uint8)
-    return keys[np.argmax(stack, axis=0)]
+
+def fuse_passes(per_pass: Iterable[torch.Tensor], recipe: CamRecipe, size: Tuple[int, int], *, flip: bool,
+                options: Mapping = {}) -> Dict[str, torch.Tensor]:
+    """Place every pass on each target, fuse (``recipe.fusion``) and normalise: ``{target: [K, H', W']}``."""
+    fused: Dict[str, Optional[torch.Tensor]] = {name: None for name, _ in recipe.targets}
+    stacked: Dict[str, List[torch.Tensor]] = {name: [] for name, _ in recipe.targets}
+    for maps in per_pass:
+        for name, place in recipe.targets:
+            placed = place(maps, size, options)
+            for j in range(placed.shape[0]):
+                m = placed[j].flip(-1) if (j == 1 and flip and recipe.unflip == "after") else placed[j]
+                if recipe.fusion == "stacked_sum":
+                    stacked[name].append(m)
+                elif fused[name] is None:
+                    fused[name] = m.clamp_min(0) if recipe.fusion == "max" else m
+                else:
+                    fused[name] = torch.maximum(fused[name], m) if recipe.fusion == "max" else fused[name] + m
+    if recipe.fusion == "stacked_sum":
+        fused = {name: torch.stack(maps).sum(0) for name, maps in stacked.items()}
+    return {name: recipe.normalize(cams) for name, cams in fused.items()}
+
+
+def multiscale_cam(model: torch.nn.Module, image: np.ndarray, ids: Sequence[int], recipe: CamRecipe, *,
+                   scales: Sequence[float], flip: bool, pre: Preprocess,
+                   options: Mapping = {}) -> Dict[str, torch.Tensor]:
+    """Every target of ``recipe`` for one validated image (uint8 HxWx3) and sorted class ids."""
+    size = (int(image.shape[0]), int(image.shape[1]))
+    passes = run_passes(model, image, ids, recipe, scales=scales, flip=flip, pre=pre, options=options)
+    return fuse_passes(passes, recipe, size, flip=flip, options=options)
+
+
+def recipe_cam(model: torch.nn.Module, image: np.ndarray, ids: Sequence[int], recipe: CamRecipe, *,
+               scales: Sequence[float], flip: bool, pre: Preprocess, options: Mapping = {}) -> torch.Tensor:
+    """The recipe's CAM [K, H, W] at the image's size (what :func:`wsss_zoo.cam` returns)."""
+    out = multiscale_cam(model, image, ids, recipe, scales=scales, flip=flip, pre=pre, options=options)[recipe.output]
+    if recipe.finish is not None:
+        out = recipe.finish(out, (int(image.shape[0]), int(image.shape[1])), options)
+    return out
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..crf import dense_crf_probs
-from .base import Pipeline, register_pipeline, run_cam
-from .cam import threshold_argmax
+from . import settings as S
+from .base import Pipeline, compute_cam, register_pipeline
+from .cam import label_keys, threshold_argmax, with_background_plane
 
 
 def crf_argmax(image: np.ndarray, scores: np.ndarray, keys: np.ndarray, preset: str, iterations=None) -> np.ndarray:
@@ -27,14 +28,15 @@ def crf_argmax(image: np.ndarray, scores: np.ndarray, keys: np.ndarray, preset: 
 class EpsPipeline(Pipeline):
     """EPS / EPS-Base CAMs thresholded against a constant background (``settings["bg_threshold"]``)."""
 
+    SETTINGS = {"bg_threshold": S.fraction("constant background score in front of the normalised CAMs")}
+
     def _cam(self, image, ids):
-        return run_cam(self.models["cam"], image, ids)
+        return compute_cam(self.models["cam"], image, ids)
 
     def _pseudo_mask(self, image, ids, *, saliency=None, crf=False):
         cams = self._cam(image, ids).numpy()
         bg = float(self.settings["bg_threshold"])
         if not crf:
             return threshold_argmax(cams, ids, bg)
-        scores = np.concatenate([np.full((1,) + cams.shape[1:], bg, np.float32), cams])
-        keys = np.asarray([0] + list(ids), dtype=np.uint8)
-        return crf_argmax(image, scores, keys, self.entry["crf"]["preset"], self.entry["crf"].get("iterations"))
+        return crf_argmax(image, with_background_plane(cams, bg), label_keys(ids), self.entry.crf.preset,
+                          self.entry.crf.iterations)

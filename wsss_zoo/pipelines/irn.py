@@ -16,8 +16,7 @@ and RIB) are steps:
 """
 from __future__ import annotations
 
-import warnings
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import NamedTuple, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -25,10 +24,12 @@ import torch.nn.functional as F
 
 from ..crf import dense_crf_labels
 from ..models.resnet50_irn import folded_batchnorm
-from .base import Pipeline, model_device, register_cam_recipe, register_pipeline
-from .cam import (fuse_passes, max_normalize, multiscale_passes, normalize_imagenet, resize_maps,
-                  threshold_argmax, with_flip)
+from . import settings as S
+from .base import Pipeline, model_entry_of, register_cam_recipe, register_pipeline
+from .cam import (CamRecipe, class_rows, fuse_passes, label_keys, max_normalize, model_device, multiscale_cam, resize_maps,
+                  threshold_argmax, with_background_plane, with_flip)
 from .path_index import PathIndex, edge_to_affinity
+from .preprocess import normalize
 from .random_walk import random_walk
 
 IRN_CAM_SCALES = (1.0, 0.5, 1.5, 2.0)
@@ -52,42 +53,44 @@ def strided_up_size(size: Sequence[int], stride: int) -> Tuple[int, int]:
     return h * stride, w * stride
 
 
-def scale_maps(model, image: np.ndarray, scales: Sequence[float] = IRN_CAM_SCALES, flip: bool = True) -> List[torch.Tensor]:
-    """Per-scale maps [C, h_s, w_s]: ``relu(classifier map)``, flip pair summed after un-flipping."""
-    device = model_device(model)
-    out = []
-    with folded_batchnorm(getattr(model, "resnet50", model)):
-        for _, batch in multiscale_passes(image, scales, flip, normalize_imagenet):
-            batch = batch.to(device).contiguous(memory_format=torch.channels_last)  # same values, ~2x faster on CPU
-            out.append(fuse_passes(F.relu(model.cam_logits(batch)), flip))
-    return out
+def irn_pass_maps(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """IRN ``make_cam``'s per-pass map: ``relu`` of the bias-free classifier map of the classes ``rows``."""
+    return F.relu(logits).index_select(1, rows)
+
+
+def _to_strided(maps, size, options):
+    return resize_maps(maps, strided_size(size, 4))
+
+
+def _to_high_res(maps, size, options):
+    """Resized to the multiple-of-16 size, then cropped to H x W (not resized to H x W)."""
+    return resize_maps(maps, strided_up_size(size, 16))[..., :int(size[0]), :int(size[1])]
+
+
+IRN_CAM = register_cam_recipe(CamRecipe(
+    "irn", pass_maps=lambda model, x, rows: irn_pass_maps(model.cam_logits(x), rows),
+    targets=(("strided", _to_strided), ("high_res", _to_high_res)), unflip="before", fusion="stacked_sum",
+    normalize=max_normalize, output="high_res", channels_last=True,  # same values, ~2x faster on CPU
+    context=lambda model: folded_batchnorm(getattr(model, "resnet50", model)),
+    doc="IRN step/make_cam.py (CDA, RIB): scales (1.0, 0.5, 1.5, 2.0) + flips; relu(cam logits), flip pair "
+        "summed at stride 16; per scale resized to the stride-4 size and to the multiple-of-16 size (cropped); "
+        "stacked sum over scales; each map / (max + 1e-5)"))
 
 
 def aggregate_cams(maps: Sequence[torch.Tensor], size: Sequence[int], ids: Sequence[int]) -> CamMaps:
-    """Fuse per-scale maps [C, h_s, w_s] as IRN ``make_cam`` / RIB ``save_npy`` do.
-
-    Classes are selected first (all steps are per class, so the values are those of upstream's
-    select-after-resize). ``high_res`` is resized to the multiple-of-16 size and cropped, not resized
-    to (H, W).
-    """
-    height, width = int(size[0]), int(size[1])
-    idx = torch.as_tensor([i - 1 for i in ids], dtype=torch.long, device=maps[0].device)
-    maps = [m.index_select(0, idx) for m in maps]
-    strided = torch.stack([resize_maps(m, strided_size(size, 4)) for m in maps]).sum(0)
-    high = torch.stack([resize_maps(m, strided_up_size(size, 16)) for m in maps]).sum(0)[:, :height, :width]
-    return CamMaps(max_normalize(strided), max_normalize(high))
+    """Fuse per-scale flip-summed maps [C, h_s, w_s] of all classes as IRN ``make_cam`` / RIB ``save_npy`` do."""
+    rows = torch.as_tensor(class_rows(ids), dtype=torch.long, device=maps[0].device)
+    out = fuse_passes([m.index_select(0, rows)[None] for m in maps], IRN_CAM, (int(size[0]), int(size[1])),
+                      flip=False)
+    return CamMaps(out["strided"], out["high_res"])
 
 
 def irn_cam_maps(model, image: np.ndarray, ids: Sequence[int], scales: Sequence[float] = IRN_CAM_SCALES,
-                 flip: bool = True) -> CamMaps:
+                 flip: bool = True, pre=None) -> CamMaps:
     """IRN ``make_cam`` for one image: normalised stride-4 and full-resolution CAMs of classes ``ids``."""
-    return aggregate_cams(scale_maps(model, image, scales, flip), image.shape[:2], ids)
-
-
-@register_cam_recipe("irn")
-def irn_cam(model, image, ids, *, scales, flip, **_):
-    """CAM recipe of the IRN ResNet-50 classifiers (CDA, RIB): IRN's ``high_res`` map [K, H, W]."""
-    return irn_cam_maps(model, image, ids, scales, flip).high_res
+    pre = pre if pre is not None else model_entry_of(model).preprocess
+    out = multiscale_cam(model, image, ids, IRN_CAM, scales=scales, flip=flip, pre=pre)
+    return CamMaps(out["strided"], out["high_res"])
 
 
 # --------------------------------------------------------------------------- IR labels
@@ -100,10 +103,10 @@ def cam_to_ir_label(image: np.ndarray, high_res, ids: Sequence[int], conf_fg_thr
     A class comes from the ``conf_fg_thres`` map; background needs both maps to agree.
     """
     cams = np.asarray(high_res.cpu() if torch.is_tensor(high_res) else high_res, dtype=np.float32)
-    keys = np.asarray([0] + list(ids), dtype=np.int64)
+    keys = label_keys(ids, np.int64)
 
     def seeds(thres):
-        index = np.argmax(np.concatenate([np.full((1,) + cams.shape[1:], thres, np.float32), cams]), axis=0)
+        index = np.argmax(with_background_plane(cams, thres), axis=0)
         return keys[dense_crf_labels(image, index, n_labels=len(keys), preset="irn")]
 
     fg, bg = seeds(conf_fg_thres), seeds(conf_bg_thres)
@@ -160,37 +163,33 @@ def random_walk_labels(rw: torch.Tensor, size: Sequence[int], ids: Sequence[int]
 
 
 # --------------------------------------------------------------------------- pipeline
+IRN_SETTINGS = {
+    "beta": S.number("exponent of the affinities in the random walk", 0, 100, exclusive_minimum=True),
+    "exp_times": S.integer("the walk runs 2**exp_times steps", 0, 12),
+    "radius": S.integer("search radius of the pair affinities on the stride-4 grid", 1, 20),
+    "sem_seg_bg_thres": S.fraction("background threshold on the globally max-normalised walked CAMs"),
+    "cam_power": S.number("power applied to the strided CAMs before the walk (RIB 1.3)", 0, 10,
+                          exclusive_minimum=True),
+    "conf_fg_thres": S.fraction("IR labels: foreground seed threshold"),
+    "conf_bg_thres": S.fraction("IR labels: background seed threshold"),
+    "irn_crop_size": S.integer("IRNet input padded to this square size (None: no padding, RIB COCO)", 16, 4096,
+                               nullable=True),
+}
+
+
 @register_pipeline("irn")
 class IrnPipeline(Pipeline):
-    """CAM -> IRNet edge map -> random walk -> label map (CDA ``cda_irn_voc``; RIB ``rib_voc``/``rib_coco``).
+    """CAM -> IRNet edge map -> random walk -> label map (CDA ``cda_irn_voc``; base of RIB's pipeline).
 
-    Settings (checkpoints.json, overridable in :func:`wsss_zoo.load_pipeline`): ``beta``, ``exp_times``,
-    ``radius``, ``sem_seg_bg_thres``, ``cam_power`` (RIB 1.3), ``conf_fg_thres``/``conf_bg_thres``
-    (IR labels), ``irn_crop_size`` (512, or None for RIB's COCO path), ``cam_procedure`` ("plain" or
-    "rib"), and for RIB ``negatives`` (the auxiliary image pool), ``seed`` and ``rib`` (overrides of
-    :func:`wsss_zoo.rib_cam` arguments).
+    Settings (checkpoints.json, overridable in :func:`wsss_zoo.load_pipeline`): see ``SETTINGS``.
     """
 
-    _warned_plain = False
+    SETTINGS = IRN_SETTINGS
 
     def cam_maps(self, image: np.ndarray, ids) -> CamMaps:
         model = self.models["cam"]
-        scales = model.wsss_zoo_cfg.get("inference", {}).get("cam", {}).get("scales", IRN_CAM_SCALES)
-        if self.settings.get("cam_procedure", "plain") == "rib":
-            negatives = self.settings.get("negatives")
-            if negatives is not None:
-                from .rib import rib_cam
-
-                res = rib_cam(model, image, ids, negatives, seed=self.settings.get("seed"), return_details=True,
-                              **dict(self.settings.get("rib") or {}))
-                return CamMaps(res.strided, res.high_res)
-            if not self._warned_plain:
-                self._warned_plain = True
-                warnings.warn(
-                    f"{self.name}: no negatives pool given, so the RIB per-image fine-tuning is skipped and the "
-                    "classifier's plain multi-scale CAM (RIB step 0) is used; pass negatives=ImagePool(...) to "
-                    "wsss_zoo.load_pipeline for RIB's CAMs", stacklevel=3)
-        return irn_cam_maps(model, image, ids, scales, True)
+        spec = model_entry_of(model).inference.cam
+        return irn_cam_maps(model, image, ids, spec.scales if spec else IRN_CAM_SCALES, True)
 
     def _cam(self, image, ids):
         return self.cam_maps(image, ids).high_res
@@ -198,7 +197,7 @@ class IrnPipeline(Pipeline):
     def edge(self, image: np.ndarray) -> torch.Tensor:
         """IRNet class-boundary map (1, ceil(H/4), ceil(W/4)) of the image (EdgeDisplacement)."""
         irn = self.models["irn"]
-        pair = with_flip(normalize_imagenet(image))
+        pair = with_flip(normalize(image, model_entry_of(irn).preprocess))
         edge, _ = irn.edge_displacement(pair.to(model_device(irn)), crop_size=self.settings.get("irn_crop_size", 512),
                                         with_displacement=False)
         return edge

@@ -13,29 +13,35 @@ For each target image, starting from the published classifier (never modified he
    and the auxiliary rows, no sigmoid; one SGD step on layer3, layer4 and the classifier (lr,
    10x lr; momentum = weight decay = 1e-4, upstream's ``PolyOptimizer`` quirk; poly 0.9 over
    ``steps``); stop if ``|sum of the target rows|`` exceeds ``stop_th``;
-5. the accumulated maps are fused like IRN ``make_cam`` (:func:`~wsss_zoo.pipelines.irn.aggregate_cams`).
+5. the accumulated maps are fused like IRN ``make_cam`` (the ``irn`` recipe of the one CAM loop,
+   :func:`~wsss_zoo.pipelines.cam.fuse_passes`).
 
 GNDRP pools each positive class over its "non-discriminative" pixels only (logit / max logit <
 ``score_th``, on detached values) but divides by all pixels; upstream masks only classes 0..19
 (``gndrp_classes=20``, also on COCO). Randomness comes from one ``torch.Generator`` (``seed``).
+
+:class:`RibPipeline` is the IRN pipeline with this procedure in place of the plain CAM.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError, DatasetError
 from ..inputs import load_image, parse_labels
-from .base import model_device
-from .cam import normalize_imagenet, pil_rescale, with_flip
-from .irn import IRN_CAM_SCALES, aggregate_cams
+from ..registry import Preprocess, model_entry
+from . import settings as S
+from .base import register_pipeline
+from .cam import class_rows, fuse_flip, fuse_passes, model_device, pass_inputs
+from .irn import IRN_CAM, IRN_CAM_SCALES, IRN_SETTINGS, CamMaps, IrnPipeline, irn_pass_maps
+from .preprocess import IMAGENET, normalize, pil_rescale
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -174,12 +180,13 @@ def _randint(gen: torch.Generator, low: int, high: int) -> int:
     return int(torch.randint(low, high + 1, (1,), generator=gen))
 
 
-def random_crop_sample(image: np.ndarray, gen: torch.Generator, resize_long=(320, 640), crop_size: int = 512) -> torch.Tensor:
+def random_crop_sample(image: np.ndarray, gen: torch.Generator, resize_long=(320, 640), crop_size: int = 512,
+                       pre: Preprocess = IMAGENET) -> torch.Tensor:
     """One auxiliary sample as ``VOC12RIBDataset`` makes it: 3 x crop x crop, zero padded (normalised)."""
     h, w = image.shape[:2]
     target = _randint(gen, int(resize_long[0]), int(resize_long[1]))
     image = pil_rescale(image, target / (h if w < h else w))
-    x = normalize_imagenet(image)
+    x = normalize(image, pre)
     if _randint(gen, 0, 1):
         x = x.flip(-1)
     h, w = x.shape[-2:]
@@ -220,20 +227,25 @@ class RibCamResult:
     stopped_by: str  # "steps", "explode", "logit" or "pool" (fewer disjoint images than needed)
 
 
-def _rib_settings(model, overrides: dict) -> Tuple[dict, str]:
-    cfg = getattr(model, "wsss_zoo_cfg", None)
-    if cfg is None or "rib" not in cfg.get("inference", {}):
-        from ..registry import model_entry
-
+def _rib_entry(model):
+    """The model's entry when it carries RIB settings, else the published RIB entry of its class count."""
+    entry = getattr(model, "wsss_zoo_entry", None)
+    if entry is None or entry.inference.procedure("rib") is None:
         n_classes = getattr(model, "num_classes", 20)
-        cfg = model_entry("rib_resnet50_coco" if n_classes == 80 else "rib_resnet50_voc")
-    settings = dict(cfg["inference"]["rib"])
-    settings["scales"] = tuple(cfg["inference"]["cam"].get("scales", IRN_CAM_SCALES))
+        entry = model_entry("rib_resnet50_coco" if n_classes == 80 else "rib_resnet50_voc")
+    return entry
+
+
+def rib_settings(model, overrides: dict) -> Tuple[dict, str, Preprocess]:
+    """(procedure settings, dataset, preprocessing) for ``model``: its entry's ``inference.rib`` + ``overrides``."""
+    entry = _rib_entry(model)
+    settings = dict(entry.inference.procedure("rib"))
+    settings["scales"] = tuple(entry.inference.cam.scales if entry.inference.cam else IRN_CAM_SCALES)
     unknown = set(overrides) - set(settings)
     if unknown:
         raise ConfigError(f"unknown rib_cam option(s) {sorted(unknown)}; options: {sorted(settings)}")
     settings.update({k: v for k, v in overrides.items() if v is not None})
-    return settings, cfg["dataset"]
+    return settings, entry.dataset, entry.preprocess
 
 
 def _working_copy(model):
@@ -274,22 +286,32 @@ def rib_cam(model, image, labels, negatives, *, steps: Optional[int] = None, see
     ``torch.inference_mode`` too (re-enabled locally). Slow on CPU (a backward pass through layer3/4
     for ~26 images per step).
     """
-    settings, dataset = _rib_settings(model, dict(options, steps=steps))
+    settings, dataset, pre = rib_settings(model, dict(options, steps=steps))
     img = load_image(image)
     ids = parse_labels(labels, dataset)
     pool = as_image_pool(negatives, dataset)
-    if generator is None:
-        generator = torch.Generator()
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(int(seed))
-    with torch.inference_mode(False), torch.enable_grad():
-        result = _rib_cam(model, img, ids, pool, settings, generator)
+    result = rib_procedure(model, img, ids, pool, settings, pre, generator or seeded_generator(seed))
     return result if return_details else result.high_res
 
 
-def _rib_cam(model, img: np.ndarray, ids, pool: ImagePool, s: dict, gen: torch.Generator) -> RibCamResult:
+def seeded_generator(seed: Optional[int]) -> torch.Generator:
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
+    return generator
+
+
+def rib_procedure(model, img: np.ndarray, ids, pool: ImagePool, s: dict, pre: Preprocess,
+                  gen: torch.Generator) -> RibCamResult:
+    """The procedure on validated inputs (see :func:`rib_cam`); gradients are enabled inside."""
+    with torch.inference_mode(False), torch.enable_grad():
+        return _rib_steps(model, img, ids, pool, s, pre, gen)
+
+
+def _rib_steps(model, img: np.ndarray, ids, pool: ImagePool, s: dict, pre: Preprocess,
+               gen: torch.Generator) -> RibCamResult:
     device = model_device(model)
     n_classes = model.classifier.weight.shape[0]
     batch, n_steps = int(s["batch_size"]), int(s["steps"])
@@ -313,27 +335,26 @@ def _rib_cam(model, img: np.ndarray, ids, pool: ImagePool, s: dict, gen: torch.G
     scales = tuple(float(x) for x in s["scales"])
     loss_scales = {float(x) for x in s["loss_scales"]}
     cl = torch.channels_last  # same values, faster convolutions on CPU
-    targets = [with_flip(normalize_imagenet(pil_rescale(img, sc))).to(device).contiguous(memory_format=cl)
-               for sc in scales]
+    targets = [(sc, pair.to(device).contiguous(memory_format=cl))
+               for sc, pair in pass_inputs(img, IRN_CAM, scales, True, pre, {})]
+    target_rows = torch.as_tensor(class_rows(ids), dtype=torch.long, device=device)
     y = torch.zeros(n_classes, device=device)
-    y[[i - 1 for i in ids]] = 1.0
-    cls_idx = torch.as_tensor([i - 1 for i in ids], dtype=torch.long, device=device)
+    y[target_rows] = 1.0
 
     sums: List[torch.Tensor] = []
     done, stopped = 0, "steps" if usable == n_steps else "pool"
     for t in range(usable):
         rows, row_labels = [], []
         exploded = False
-        for k, (sc, pair) in enumerate(zip(scales, targets)):
+        for k, (sc, pair) in enumerate(targets):
             with torch.set_grad_enabled(sc in loss_scales):
                 logits = work.cam_logits(pair)
-            maps = F.relu(logits.detach())
-            cam = maps[0] + maps[1].flip(-1)
+            cam = fuse_flip(irn_pass_maps(logits.detach(), target_rows))  # IRN make_cam's per-pass map
             if t == 0:
                 sums.append(cam)
             else:
                 sums[k] = sums[k] + cam
-            if t > 0 and k == 0 and _exploded(cam.index_select(0, cls_idx), s["explode_th"], s["explode_ratio"]):
+            if t > 0 and k == 0 and _exploded(cam[0], s["explode_th"], s["explode_ratio"]):
                 exploded = True
                 break
             if sc in loss_scales:
@@ -344,11 +365,11 @@ def _rib_cam(model, img: np.ndarray, ids, pool: ImagePool, s: dict, gen: torch.G
             break
         n_target_rows = sum(r.shape[0] for r in rows)
         picked = order[t * batch:(t + 1) * batch]
-        aux = torch.stack([random_crop_sample(pool.image(i), gen, s["resize_long"], int(s["crop_size"]))
+        aux = torch.stack([random_crop_sample(pool.image(i), gen, s["resize_long"], int(s["crop_size"]), pre)
                            for i in picked]).to(device).contiguous(memory_format=cl)
         aux_y = torch.zeros(batch, n_classes, device=device)
         for r, i in enumerate(picked):
-            aux_y[r, [c - 1 for c in pool.ids[i]]] = 1.0
+            aux_y[r, class_rows(pool.ids[i])] = 1.0
         rows.append(gndrp(work.cam_logits(aux), aux_y, s["score_th"], int(s["gndrp_classes"])))
         row_labels.append(aux_y)
         scores = torch.cat(rows) * torch.cat(row_labels)
@@ -365,5 +386,48 @@ def _rib_cam(model, img: np.ndarray, ids, pool: ImagePool, s: dict, gen: torch.G
         if abs(target_score) > float(s["stop_th"]):
             stopped = "logit"
             break
-    maps = aggregate_cams([m.cpu() for m in sums], img.shape[:2], ids)
-    return RibCamResult(maps.high_res, maps.strided, done, stopped)
+    maps = fuse_passes([m.cpu() for m in sums], IRN_CAM, (int(img.shape[0]), int(img.shape[1])), flip=False)
+    return RibCamResult(maps["high_res"], maps["strided"], done, stopped)
+
+
+# --------------------------------------------------------------------------- the pipeline
+@register_pipeline("rib")
+class RibPipeline(IrnPipeline):
+    """RIB pseudo masks (``rib_voc``, ``rib_coco``): IRN's pipeline with RIB's per-image CAM procedure.
+
+    Extra settings: ``negatives`` (the auxiliary image pool: an :class:`ImagePool`, ``(folder, labels)`` or a
+    dataset), ``seed``, ``rib`` (overrides of :func:`rib_cam` options) and ``cam_procedure`` (``"rib"``, or
+    ``"plain"`` for the classifier's plain multi-scale CAM, RIB's step 0).
+    """
+
+    SETTINGS = dict(IRN_SETTINGS, **{
+        "cam_procedure": S.choice("'rib': per-image fine-tuning; 'plain': the classifier's CAM (step 0)",
+                                  "rib", "plain"),
+        "negatives": S.python_object("auxiliary image pool: ImagePool, (folder, labels) or a dataset"),
+        "seed": S.integer("seed of the auxiliary draws (None: random)", 0, 2 ** 63 - 1, nullable=True),
+        "rib": S.python_object("overrides of rib_cam options, e.g. {'steps': 5}"),
+    })
+    _warned_plain = False
+
+    def __init__(self, entry, models, settings=None, device="cpu"):
+        super().__init__(entry, models, settings, device)
+        overrides = self.settings.get("rib") or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{self.name} setting rib must be a dict of rib_cam options, got {type(overrides).__name__}")
+        self.procedure, _, self.pre = rib_settings(self.models["cam"], dict(overrides))
+        negatives = self.settings.get("negatives")
+        self.pool = as_image_pool(negatives, self.dataset) if negatives is not None else None
+
+    def cam_maps(self, image: np.ndarray, ids) -> CamMaps:
+        if self.settings.get("cam_procedure", "rib") == "rib":
+            if self.pool is not None:
+                gen = seeded_generator(self.settings.get("seed"))
+                res = rib_procedure(self.models["cam"], image, ids, self.pool, self.procedure, self.pre, gen)
+                return CamMaps(res.strided, res.high_res)
+            if not self._warned_plain:
+                self._warned_plain = True
+                warnings.warn(
+                    f"{self.name}: no negatives pool given, so the RIB per-image fine-tuning is skipped and the "
+                    "classifier's plain multi-scale CAM (RIB step 0) is used; pass negatives=ImagePool(...) to "
+                    "wsss_zoo.load_pipeline for RIB's CAMs", stacklevel=3)
+        return super().cam_maps(image, ids)

@@ -17,15 +17,18 @@ Call the functions directly to use a non-default option, e.g.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..crf import dense_crf_probs
 from ..errors import ConfigError
-from ..inputs import load_image
-from .base import model_device, register_segment_recipe
-from .cam import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, normalize_caffe_bgr, normalize_imagenet_f32
+from ..registry import Preprocess
+from .base import model_entry_of, register_segment_recipe
+from .cam import model_device
+from .preprocess import CAFFE_BGR, IMAGENET_F32, normalize
 
 CRF_IMAGES = ("bgr_mean_restored", "bgr_mean_subtracted")
 CRF_LOGITS = ("float16", "float32")
@@ -47,60 +50,65 @@ def _crf_argmax(crf_image: np.ndarray, probs: torch.Tensor, preset: str) -> np.n
 
 
 # ----------------------------------------------------------------------------- DeepLab-V2 (kazuto1011)
-def deeplabv2_probabilities(model, image: np.ndarray) -> torch.Tensor:
+def _pre(model, pre: Optional[Preprocess]) -> Preprocess:
+    return pre if pre is not None else model_entry_of(model).preprocess
+
+
+def deeplabv2_probabilities(model, image: np.ndarray, pre: Optional[Preprocess] = None) -> torch.Tensor:
     """Softmax [C, H, W] of the MSC max-fused logits upsampled to the image (``main.py test``)."""
-    x = normalize_caffe_bgr(image).unsqueeze(0).to(model_device(model))
+    x = normalize(image, _pre(model, pre)).unsqueeze(0).to(model_device(model))
     logits = F.interpolate(model(x), size=image.shape[:2], mode="bilinear", align_corners=False)
     return F.softmax(logits, dim=1)[0]
 
 
-def deeplabv2_crf_image(image: np.ndarray, crf_image: str) -> np.ndarray:
+def deeplabv2_crf_image(image: np.ndarray, crf_image: str, pre: Preprocess = CAFFE_BGR) -> np.ndarray:
     """The uint8 HxWx3 image ``main.py crf`` hands to DenseCRF (BGR; the bilateral kernel ignores channel order)."""
     if crf_image not in CRF_IMAGES:
         raise ConfigError(f"crf_image must be one of {CRF_IMAGES}, got {crf_image!r}")
-    shifted = normalize_caffe_bgr(image).numpy().transpose(1, 2, 0)  # float32, as the dataset returns it
+    shifted = normalize(image, pre).numpy().transpose(1, 2, 0)  # float32, as the dataset returns it
     if crf_image == "bgr_mean_restored":  # DRS: image += pixel_mean (float64 sum stored in float32)
-        shifted = (shifted + np.asarray(CAFFE_MEAN_BGR)).astype(np.float32)
+        shifted = (shifted + np.asarray(pre.mean)).astype(np.float32)
     return np.ascontiguousarray(_to_uint8_like_c(shifted))
 
 
 @register_segment_recipe("deeplabv2")
 @torch.inference_mode()
-def deeplabv2_segment(model, image, *, crf: bool = False, crf_image: str = "bgr_mean_restored",
-                      crf_preset: str = "deeplab") -> np.ndarray:
+def deeplabv2_segment(model, image: np.ndarray, *, crf: bool = False, crf_image: str = "bgr_mean_restored",
+                      crf_preset: str = "deeplab", pre: Optional[Preprocess] = None) -> np.ndarray:
     """Label map uint8 [H, W] of DeepLab-V2 MSC (kazuto1011 ``main.py test``, or ``crf`` with ``crf=True``)."""
-    image = load_image(image)
-    probs = deeplabv2_probabilities(model, image)
-    return _crf_argmax(deeplabv2_crf_image(image, crf_image), probs, crf_preset) if crf else _argmax_u8(probs)
+    pre = _pre(model, pre)
+    probs = deeplabv2_probabilities(model, image, pre)
+    return _crf_argmax(deeplabv2_crf_image(image, crf_image, pre), probs, crf_preset) if crf else _argmax_u8(probs)
 
 
 # ----------------------------------------------------------------------------- DeepLab-V3+ (VainF)
-def deeplabv3plus_logits(model, image: np.ndarray) -> torch.Tensor:
+def deeplabv3plus_logits(model, image: np.ndarray, pre: Optional[Preprocess] = None) -> torch.Tensor:
     """Logits [C, H, W] of VainF's model on the full normalised image (single scale, no flip)."""
-    x = normalize_imagenet_f32(image).unsqueeze(0).to(model_device(model))
+    x = normalize(image, _pre(model, pre)).unsqueeze(0).to(model_device(model))
     return model(x)[0]
 
 
-def deeplabv3plus_crf_image(image: np.ndarray) -> np.ndarray:
-    """DRS ``eval.py``: the normalised tensor de-normalised in float32 (x std, + mean, x 255), cast to uint8."""
-    restored = normalize_imagenet_f32(image).permute(1, 2, 0).numpy().copy()
-    restored *= list(IMAGENET_STD)
-    restored += list(IMAGENET_MEAN)
-    restored *= 255
+def deeplabv3plus_crf_image(image: np.ndarray, pre: Preprocess = IMAGENET_F32) -> np.ndarray:
+    """DRS ``eval.py``: the normalised tensor de-normalised (x std, + mean, x 255, each a float64 operand on
+    the float32 array), cast to uint8."""
+    restored = normalize(image, pre).permute(1, 2, 0).numpy().copy()
+    restored *= list(pre.std)
+    restored += list(pre.mean)
+    restored *= pre.scale
     return np.ascontiguousarray(_to_uint8_like_c(restored))
 
 
 @register_segment_recipe("deeplabv3plus")
 @torch.inference_mode()
-def deeplabv3plus_segment(model, image, *, crf: bool = False, crf_logits: str = "float16",
-                          crf_preset: str = "deeplab") -> np.ndarray:
+def deeplabv3plus_segment(model, image: np.ndarray, *, crf: bool = False, crf_logits: str = "float16",
+                          crf_preset: str = "deeplab", pre: Optional[Preprocess] = None) -> np.ndarray:
     """Label map uint8 [H, W] of DeepLab-V3+ (VainF/DRS ``eval.py`` on the full image; CRF as DRS ``eval.py``)."""
-    image = load_image(image)
-    logits = deeplabv3plus_logits(model, image)
+    pre = _pre(model, pre)
+    logits = deeplabv3plus_logits(model, image, pre)
     if not crf:
         return _argmax_u8(logits)
     if crf_logits not in CRF_LOGITS:
         raise ConfigError(f"crf_logits must be one of {CRF_LOGITS}, got {crf_logits!r}")
     if crf_logits == "float16":  # eval.py saves the logits as float16 .npy before the CRF pass
         logits = logits.half().float()
-    return _crf_argmax(deeplabv3plus_crf_image(image), F.softmax(logits, dim=0), crf_preset)
+    return _crf_argmax(deeplabv3plus_crf_image(image, pre), F.softmax(logits, dim=0), crf_preset)
