@@ -17,6 +17,7 @@ if __package__ in (None, ""):  # python training/run.py: make the repository imp
 
 from training.config import RunConfig, smoke_config  # noqa: E402
 from training.recipes import QUIRKS, RECIPES, get_recipe  # noqa: E402
+from wsss_zoo.fileio import atomic_write_text  # noqa: E402
 
 
 def _pairs(values, what: str):
@@ -135,7 +136,7 @@ def config_from_args(args) -> RunConfig:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.write_readme:
-        README.write_text(readme_with_table(README.read_text(encoding="utf-8")), encoding="utf-8")
+        atomic_write_text(README, readme_with_table(README.read_text(encoding="utf-8")))
         return 0
     if args.list:
         print(recipes_markdown() if args.markdown else list_recipes())
