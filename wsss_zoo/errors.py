@@ -85,4 +85,8 @@ class ConfigError(WsssZooError, ValueError):
     """An option or setting has an invalid value."""
 
 
+class NonFiniteError(WsssZooError, ArithmeticError):
+    """A computed result holds NaN or infinite values (e.g. float16 overflow); the message names it."""
+
+
 __all__ = [name for name in dir() if name.endswith("Error")]
