@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, DatasetError
 from ..inputs import load_image, parse_labels
+from ..safe_pickle import load_npy_dict
 from .base import model_device
 from .cam import normalize_imagenet, pil_rescale, with_flip
 from .irn import IRN_CAM_SCALES, aggregate_cams
@@ -136,7 +137,7 @@ def _read_label_table(labels) -> Mapping:
         if not path.is_file():
             raise DatasetError(f"label file not found: {path}")
         if path.suffix == ".npy":
-            return np.load(path, allow_pickle=True).item()
+            return load_npy_dict(path, error=DatasetError, what="label table")
         import json
 
         with open(path, encoding="utf-8") as f:
