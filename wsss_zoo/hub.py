@@ -126,7 +126,7 @@ def load_state_dict(name_or_entry, weights=None, *, progress: bool = True, use_c
     entry = model_entry(name_or_entry) if isinstance(name_or_entry, str) else name_or_entry
     path = resolve_file(entry, weights, progress=progress)
     if sniff_file(path) == "safetensors":
-        return load_file(str(path)), path
+        return read_checkpoint(path), path
     layout = entry["layout"]
     cache = converted_dir() / f"{entry['name']}-{_conversion_key(path, layout)}.safetensors"
     if use_cache and cache.is_file():
