@@ -46,20 +46,20 @@ def max_pixels() -> int:
     return int(value)
 
 
-def _check_size(width: int, height: int, what: str, error: Type[WsssZooError]) -> None:
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise error(f"{what} is {width}x{height} pixels; the networks need at least {MIN_SIDE}x{MIN_SIDE}")
+def _check_size(width: int, height: int, what: str, error: Type[WsssZooError], min_side: int = MIN_SIDE) -> None:
+    if width < min_side or height < min_side:
+        raise error(f"{what} is {width}x{height} pixels; the networks need at least {min_side}x{min_side}")
     budget = max_pixels()
     if width * height > budget:
         raise error(f"{what} is {width}x{height} = {width * height / 1e6:.1f} megapixels, over the limit of "
                     f"{budget / 1e6:.1f}; downscale it, or raise the limit with WSSS_ZOO_MAX_PIXELS=<pixels>")
 
 
-def open_image_file(path, error: Type[WsssZooError], what: str, exif: bool):
+def open_image_file(path, error: Type[WsssZooError], what: str, exif: bool, min_side: int = MIN_SIDE):
     """Open, check and decode an image file; every failure becomes ``error`` naming the file.
 
     The size is checked from the header, before decoding (giant and decompression-bomb files);
-    truncated and damaged files fail while decoding.
+    truncated and damaged files fail while decoding. Label maps pass ``min_side=1``.
     """
     from PIL import Image
 
@@ -73,9 +73,12 @@ def open_image_file(path, error: Type[WsssZooError], what: str, exif: bool):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own budget applies
             im = Image.open(path)
         try:
-            _check_size(im.size[0], im.size[1], f"{what} {path}", error)
+            _check_size(im.size[0], im.size[1], f"{what} {path}", error, min_side)
             im.load()
-            return _upright(im) if exif else im
+            upright = _upright(im) if exif else im
+            if upright is not im:
+                im.close()  # the turned copy holds the pixels
+            return upright
         except BaseException:
             im.close()
             raise

@@ -82,3 +82,8 @@ def test_hostile_and_odd_cam_files(tmp_path):
     np.save(tmp_path / "ragged.npy", {0: np.zeros((2, 2), np.float32), 1: np.zeros((3, 3), np.float32)})
     with pytest.raises(DatasetError, match="not a CAM dict of a known layout"):  # used to escape as a ValueError
         read_cam_npy(tmp_path / "ragged.npy")
+
+
+def test_label_pngs_have_no_minimum_size(tmp_path):
+    write_label_png(tmp_path / "dot.png", np.array([[15]], np.uint8))
+    assert read_label_png(tmp_path / "dot.png").tolist() == [[15]]

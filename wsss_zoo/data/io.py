@@ -41,7 +41,7 @@ def read_label_png(path) -> np.ndarray:
     from ..inputs import open_image_file
 
     path = Path(path)
-    with open_image_file(path, DatasetError, "label PNG", exif=False) as im:
+    with open_image_file(path, DatasetError, "label PNG", exif=False, min_side=1) as im:
         mode = im.mode
         if mode in ("P", "L"):
             arr = np.asarray(im)
