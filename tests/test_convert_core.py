@@ -209,3 +209,105 @@ def test_strict_load_names_missing_unexpected_and_mismatched_keys(monkeypatch):
     for word in ("toy net", "1.running_var", "stray.weight", "0.bias", "(5,)", "(4,)", "toy_layout"):
         assert word in msg
     assert "num_batches_tracked" not in msg
+
+
+# --------------------------------------------------------------------------- damaged safetensors
+def _safetensors_bytes():
+    from safetensors.torch import save
+
+    return save(small_sd())
+
+
+def _with_header(header: dict, data: bytes = b"") -> bytes:
+    import json
+
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + data
+
+
+def _damaged_safetensors(kind: str) -> bytes:
+    good = _safetensors_bytes()
+    n = int.from_bytes(good[:8], "little")
+    entry = {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}
+    return {
+        "truncated_data": good[:-20],
+        "header_longer_than_file": (len(good) * 4).to_bytes(8, "little") + good[8:],
+        "absurd_header_length": (2 ** 63).to_bytes(8, "little") + good[8:],
+        "header_not_json": n.to_bytes(8, "little") + b"{" + b"x" * (n - 1) + good[8 + n:],
+        "header_not_utf8": (4).to_bytes(8, "little") + b"{\xff\xfe}" + bytes(16),
+        "entry_not_an_object": (8).to_bytes(8, "little") + b"{\"a\": 1}" + bytes(16),
+        "offsets_past_the_data": _with_header({"w": dict(entry, data_offsets=[0, 1 << 40])}, bytes(16)),
+        "negative_offsets": _with_header({"w": dict(entry, data_offsets=[-16, 0])}, bytes(16)),
+        "shape_not_filling_offsets": _with_header({"w": dict(entry, shape=[1000, 1000])}, bytes(16)),
+        "unknown_dtype": _with_header({"w": dict(entry, dtype="Q7")}, bytes(16)),
+        "only_the_length": (100).to_bytes(8, "little") + b"{",
+        "garbage_after_brace": (40).to_bytes(8, "little") + b"{" + bytes(39) + bytes(16),
+    }[kind]
+
+
+DAMAGE = ["truncated_data", "header_longer_than_file", "absurd_header_length", "header_not_json", "header_not_utf8",
+          "entry_not_an_object", "offsets_past_the_data", "negative_offsets", "shape_not_filling_offsets", "unknown_dtype",
+          "only_the_length", "garbage_after_brace"]
+
+
+@pytest.mark.parametrize("kind", DAMAGE)
+def test_damaged_safetensors_are_refused_before_the_library_reads_them(tmp_path, kind):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_damaged_safetensors(kind))
+    assert sniff_file(path) == "safetensors"
+    with pytest.raises(CheckpointFormatError, match=r"model\.safetensors is not a valid safetensors file"):
+        read_checkpoint(path)
+
+
+@pytest.mark.parametrize("kind", ["truncated_data", "offsets_past_the_data"])
+def test_damaged_safetensors_through_load_and_convert(tmp_path, kind):
+    """``wsss_zoo.load(name, weights=...)`` and ``wsss-zoo convert`` read the file through read_checkpoint."""
+    import wsss_zoo
+    from wsss_zoo import publish
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_damaged_safetensors(kind))
+    with pytest.raises(CheckpointFormatError, match="not a valid safetensors"):
+        wsss_zoo.load("drs_vgg16_voc", weights=path)
+    with pytest.raises(CheckpointFormatError, match="not a valid safetensors"):
+        publish.convert_file(path, "drs_vgg16_voc", tmp_path / "out.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_valid_safetensors_with_metadata_and_empty_tensors_still_load(tmp_path):
+    sd = dict(small_sd(), empty=torch.zeros(0, 3), flag=torch.tensor([True, False]), half=torch.ones(2).half())
+    path = tmp_path / "ok.safetensors"
+    save_file(sd, str(path), metadata={"format": "pt"})
+    out = read_checkpoint(path)
+    assert sorted(out) == sorted(sd) and all(torch.equal(out[k], sd[k]) for k in sd)
+
+
+# --------------------------------------------------------------------------- tensor dtypes and values
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8, torch.int64, torch.bool])
+def test_integer_or_boolean_tensors_for_float_parameters_are_refused(dtype):
+    """They used to be cast on load: int8 weights of a quantised export became near-zero floats, silently."""
+    net = small_net()
+    sd = dict(net.state_dict())
+    sd["0.weight"] = sd["0.weight"].mul(10).to(dtype)
+    with pytest.raises(CheckpointMismatchError, match=r"integer or boolean tensors for float parameters \(1\)") as err:
+        load_state_dict_strict(net, sd, name="toy net")
+    assert f"0.weight: file {str(dtype).replace('torch.', '')} vs network float32" in str(err.value)
+
+
+def test_half_precision_files_still_load_into_float_networks():
+    net = small_net()
+    sd = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
+    load_state_dict_strict(small_net(), sd)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_weights_are_refused_naming_the_keys(bad):
+    net = small_net()
+    sd = dict(net.state_dict())
+    sd["0.weight"] = sd["0.weight"].clone()
+    sd["0.weight"][0, 0, 0, 0] = bad
+    sd["1.running_var"] = sd["1.running_var"].clone().fill_(bad)
+    before = net[0].weight.detach().clone()
+    with pytest.raises(CheckpointFormatError, match=r"NaN or infinite values in 2 tensor\(s\): 0\.weight, 1\.running_var"):
+        load_state_dict_strict(net, sd, name="toy net")
+    assert torch.equal(net[0].weight, before)  # nothing was loaded

@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "wsss_zoo"
 LAYERS = [
     ("base", ("wsss_zoo.errors", "wsss_zoo.classes", "wsss_zoo.devices", "wsss_zoo.registry")),
     ("files", ("wsss_zoo.inputs", "wsss_zoo.convert", "wsss_zoo.crf", "wsss_zoo.metrics", "wsss_zoo.safe_pickle",
+               "wsss_zoo.finite",
                "wsss_zoo.fileio")),
     ("cache", ("wsss_zoo.cache", "wsss_zoo.download", "wsss_zoo.hub")),
     ("models", ("wsss_zoo.models",)),

@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Dict, Optional
 
 import torch
 
+from wsss_zoo.fileio import atomic_write, atomic_write_text
 from wsss_zoo.registry import model_entry
 
 
@@ -30,9 +30,8 @@ def output_stem(recipe) -> str:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` through :func:`wsss_zoo.fileio.atomic_write` (synced: a crash keeps the last good state)."""
+    atomic_write(path, lambda f: torch.save(obj, f), fsync=True)
 
 
 def last_path(out_dir: Path, name: str) -> Path:
@@ -62,7 +61,5 @@ def load_last(out_dir: Path, name: str) -> Optional[Dict]:
 def save_final(out_dir: Path, stem: str, state_dict: Dict[str, torch.Tensor], report: dict) -> Path:
     path = Path(out_dir) / f"{stem}.pth"
     _atomic_save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, path)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(dict(report, file=str(path)), indent=1, default=str))
-    os.replace(tmp, path.with_suffix(".json"))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(dict(report, file=str(path)), indent=1, default=str))
     return path

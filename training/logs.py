@@ -8,6 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Dict, Optional
 
+from wsss_zoo.fileio import open_append
+
 
 class Meter:
     """Running means of named scalars between two log lines."""
@@ -44,14 +46,14 @@ class RunLogger:
             self.bar.write(line, file=sys.stderr)
         else:
             print(line, file=sys.stderr, flush=True)
-        with open(self.text, "a", encoding="utf-8") as f:
+        with open_append(self.text) as f:
             f.write(line + "\n")
 
     def record(self, values: Dict) -> None:
         if not self.enabled:
             return
         values = dict(values, time=round(time.time() - self.start, 3))
-        with open(self.jsonl, "a", encoding="utf-8") as f:
+        with open_append(self.jsonl) as f:
             f.write(json.dumps(values) + "\n")
         shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
         self.info(shown)

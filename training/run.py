@@ -17,6 +17,7 @@ if __package__ in (None, ""):  # python training/run.py: make the repository imp
 
 from training.config import RunConfig, smoke_config  # noqa: E402
 from training.recipes import QUIRKS, RECIPES, get_recipe  # noqa: E402
+from wsss_zoo.fileio import atomic_write_text  # noqa: E402
 
 
 def _pairs(values, what: str):
@@ -135,13 +136,15 @@ def config_from_args(args) -> RunConfig:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.write_readme:
-        README.write_text(readme_with_table(README.read_text(encoding="utf-8")), encoding="utf-8")
+        atomic_write_text(README, readme_with_table(README.read_text(encoding="utf-8")))
         return 0
     if args.list:
         print(recipes_markdown() if args.markdown else list_recipes())
         return 0
     if not args.recipe:
         parser().error("give a recipe name, or --list")
+    from wsss_zoo.errors import WsssZooError
+
     try:
         recipe = get_recipe(args.recipe)
     except WsssZooError as exc:
@@ -153,7 +156,6 @@ def main(argv=None) -> int:
     from training import smoke
     from training.distributed import broadcast_object, init_distributed
     from training.engine import train
-    from wsss_zoo.errors import WsssZooError
 
     if args.out is None:
         if not args.smoke:

@@ -183,27 +183,39 @@ def read_labels_file(path) -> Dict[str, object]:
     """
     import numpy as np
 
+    from .fileio import read_text_utf8
+    from .safe_pickle import load_npy_dict
+
     path = Path(path).expanduser()
     if not path.is_file():
         raise InvalidLabelsError(f"labels file not found: {path}")
     if path.suffix == ".npy":
-        try:
-            obj = np.load(path, allow_pickle=True)
-            table = obj.item() if obj.dtype == object and obj.shape == () else None
-        except (OSError, ValueError) as exc:
-            raise InvalidLabelsError(f"cannot read {path}: {exc}") from None
-        if not isinstance(table, dict):
-            raise InvalidLabelsError(f"{path} is not a dict of multi-hot vectors (cls_labels.npy format)")
-        return {Path(str(k)).stem: np.asarray(v, dtype=np.float32) for k, v in table.items()}
-    text = path.read_text(encoding="utf-8")
+        table = load_npy_dict(path, error=InvalidLabelsError, what="labels file")
+        out = {}
+        for k, v in table.items():
+            try:
+                vec = np.asarray(v, dtype=np.float32)
+            except (TypeError, ValueError):
+                vec = None
+            if vec is None or vec.ndim != 1:
+                raise InvalidLabelsError(f"{path}: the labels of {k!r} are not a multi-hot vector "
+                                         "(cls_labels.npy format: {image name: vector of C zeros and ones})")
+            out[Path(str(k)).stem] = vec
+        return out
+    text = read_text_utf8(path, InvalidLabelsError, "labels file")
     if path.suffix == ".json":
         try:
             table = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidLabelsError(f"{path} is not valid JSON: {exc}") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InvalidLabelsError(f"{path} is not valid JSON: {str(exc)[:200]}") from None
         if not isinstance(table, dict):
             raise InvalidLabelsError(f"{path} must hold an object {{image name: labels}}")
-        return {Path(str(k)).with_suffix("").as_posix(): v for k, v in table.items()}
+        for k, v in table.items():
+            if not _is_label_value(v):
+                raise InvalidLabelsError(
+                    f"{path}: the labels of {k!r} are {_json_kind(v)}; give a list of class names or ids "
+                    'or a comma-separated string, e.g. {"img1": ["cat", "person"]}')
+        return {_name_key(k): v for k, v in table.items()}
     table = {}
     for n, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -216,8 +228,31 @@ def read_labels_file(path) -> Dict[str, object]:
         labels = [t.strip() for t in (rest.split(",") if commas else rest.split()) if t.strip()]
         if not labels:
             raise InvalidLabelsError(f"{path}:{n}: no labels for {name!r}; write NAME LABELS, e.g. img1 cat,person")
-        table[Path(name.strip()).with_suffix("").as_posix()] = labels
+        table[_name_key(name.strip())] = labels
     return table
+
+
+def _name_key(name) -> str:
+    """The image name of a labels-file entry without its extension (``a/b.jpg`` -> ``a/b``)."""
+    path = Path(str(name))
+    try:
+        return path.with_suffix("").as_posix()
+    except ValueError:  # "", ".", "..": no extension to drop
+        return path.as_posix()
+
+
+def _is_label_value(value) -> bool:
+    """A labels-file entry: a string, an id, or a list of strings and ids (no nesting, no booleans)."""
+    def atom(x):
+        return isinstance(x, str) or (isinstance(x, int) and not isinstance(x, bool))
+
+    return atom(value) or (isinstance(value, list) and all(atom(x) for x in value))
+
+
+def _json_kind(value) -> str:
+    kinds = {dict: "an object", list: "a list holding other things than names and ids", bool: "a boolean",
+             float: "a number with a fraction", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _labels_of(args, stem: str, table: Optional[dict]):

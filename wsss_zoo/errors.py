@@ -91,4 +91,8 @@ class RegistryError(ConfigError):
     The message names the file, the entry and the field."""
 
 
+class NonFiniteError(WsssZooError, ArithmeticError):
+    """A computed result holds NaN or infinite values (e.g. float16 overflow); the message names it."""
+
+
 __all__ = [name for name in dir() if name.endswith("Error")]

@@ -24,6 +24,7 @@ from .classes import CLASS_LISTS
 from .data import add_dataset_arguments, dataset_from_args, read_cam_npy, read_label_png
 from .data.transforms import crop_val_label
 from .errors import ConfigError, DatasetError, WsssZooError
+from .fileio import atomic_write_text
 from .metrics import CamThresholdSweep, ConfusionMatrix, get_convention, match_size
 
 
@@ -200,8 +201,7 @@ def run(args) -> int:
         return 2
     print(result.table())
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result.to_json(), indent=1))
+        atomic_write_text(args.json, json.dumps(result.to_json(), indent=1))
     return 0
 
 

@@ -10,12 +10,12 @@ so later loads are fast and pickle-free.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
 from . import cache
 from .errors import CheckpointFormatError
+from .fileio import atomic_path
 from .registry import ModelEntry
 
 
@@ -66,7 +66,7 @@ def load_state_dict(entry: ModelEntry, weights=None, *, progress: bool = True, u
 
     path = resolve_file(entry, weights, progress=progress)
     if sniff_file(path) == "safetensors":
-        return load_file(str(path)), path
+        return read_checkpoint(path), path
     converted = cache.converted_path(entry, path)
     if use_cache and converted.is_file():
         try:
@@ -76,11 +76,9 @@ def load_state_dict(entry: ModelEntry, weights=None, *, progress: bool = True, u
     sd = convert_state_dict(read_checkpoint(path), entry.layout)
     if use_cache:
         try:
-            converted.parent.mkdir(parents=True, exist_ok=True)
-            tmp = converted.with_suffix(".tmp")
-            save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp),
-                      metadata={"wsss_zoo_name": entry.name, "layout": entry.layout, "source": str(path)})
-            os.replace(tmp, converted)
+            with atomic_path(converted, ".safetensors") as tmp:
+                save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp),
+                          metadata={"wsss_zoo_name": entry.name, "layout": entry.layout, "source": str(path)})
         except OSError:
             pass  # read-only cache: conversion still worked
     return sd, path

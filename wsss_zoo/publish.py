@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 from . import __version__
 from .classes import CLASS_LISTS
 from .errors import ChecksumMismatchError, ConfigError, NotRedistributableError, UnknownNameError
+from .fileio import atomic_write_text
 from .model_card import format_license, format_metric
 from .registry import method_record
 
@@ -81,10 +82,10 @@ def convert_state_dict_file(name: str, path, progress: bool = True) -> dict:
 def _save_safetensors(sd: dict, out: Path, metadata: Dict[str, str]) -> None:
     from safetensors.torch import save_file
 
-    from .data.io import atomic_write
+    from .fileio import atomic_path
 
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}
-    with atomic_write(out, ".safetensors") as tmp:
+    with atomic_path(out, ".safetensors") as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
 
@@ -241,8 +242,7 @@ def publish(name: str, out_dir, weights=None, *, progress: bool = True, overwrit
     _save_safetensors(sd, out_dir / "model.safetensors",
                       {"wsss_zoo_name": name, "wsss_zoo_version": __version__, "source_sha256": source_sha,
                        "format": "wsss_zoo canonical state dict"})
-    (out_dir / "config.json").write_text(json.dumps(model_config(entry, source_sha), indent=2) + "\n",
-                                         encoding="utf-8")
-    (out_dir / "README.md").write_text(model_card(entry, source_sha), encoding="utf-8")
+    atomic_write_text(out_dir / "config.json", json.dumps(model_config(entry, source_sha), indent=2) + "\n")
+    atomic_write_text(out_dir / "README.md", model_card(entry, source_sha))
     return {"name": name, "out": str(out_dir), "files": ["model.safetensors", "config.json", "README.md"],
             "source_sha256": source_sha}

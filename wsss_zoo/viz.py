@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .classes import CLASS_LISTS, pascal_palette
 from .errors import ConfigError
+from .fileio import atomic_save_image
 
 TITLE_HEIGHT = 22
 GAP = 6
@@ -59,13 +60,11 @@ def colorize(mask: np.ndarray) -> np.ndarray:
 
 
 def save_png(picture, path) -> str:
-    """Write an RGB array or PIL image as PNG, creating parent folders."""
+    """Write an RGB array or PIL image as PNG, creating parent folders; atomically, replacing (never
+    following) a symbolic link at ``path`` (:func:`wsss_zoo.fileio.atomic_save_image`)."""
     path = os.fspath(path)
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
     img = picture if isinstance(picture, Image.Image) else Image.fromarray(np.asarray(picture, dtype=np.uint8))
-    img.save(path, format="PNG")
+    atomic_save_image(img, path, "PNG")
     return path
 
 

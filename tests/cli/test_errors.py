@@ -153,3 +153,60 @@ def test_weights_arguments():
                                         strict=False) == "e.pth"
     with pytest.raises(ConfigError):
         cli_images.weights_for_model("eps_resnet38_voc", ["a.pth", "b.pth"])
+
+
+def test_a_labels_file_that_would_run_code_is_refused(capsys, tmp_path):
+    """``--labels-file cls_labels.npy`` used np.load(allow_pickle=True): the payload ran before any check."""
+    import numpy as np
+
+    from fixtures.hostile import malicious_npy
+
+    marker = tmp_path / "marker"
+    evil = malicious_npy(tmp_path / "cls_labels.npy", marker, "os.system", wrap={"cyclist": np.zeros(20, np.float32)})
+    with pytest.raises(InvalidLabelsError, match="was refused"):
+        cli_images.read_labels_file(evil)
+    user_error(capsys, "cam", "eps_voc", EXAMPLE, "--labels-file", str(evil), fragments=["cls_labels.npy was refused"])
+    assert not marker.exists()
+
+
+def test_labels_files_that_are_not_utf8(tmp_path):
+    path = tmp_path / "labels.txt"
+    path.write_bytes(b"img1 cat\nimg2 caf\xe9\n")
+    with pytest.raises(InvalidLabelsError, match=r"labels\.txt:2: byte 0xe9 at offset 17 is not UTF-8"):
+        cli_images.read_labels_file(path)
+    js = tmp_path / "labels.json"
+    js.write_bytes(b'{"a": ["\xff"]}')
+    with pytest.raises(InvalidLabelsError, match=r"labels\.json:1: byte 0xff"):
+        cli_images.read_labels_file(js)
+
+
+@pytest.mark.parametrize("value, kind", [({"person": 1}, "an object"), ([["cat"]], "a list holding"),
+                                         (None, "null"), (True, "a boolean"), (1.5, "a number with a fraction"),
+                                         (["cat", False], "a list holding")])
+def test_labels_json_values_must_be_names_or_ids(tmp_path, value, kind):
+    import json
+
+    js = tmp_path / "labels.json"
+    js.write_text(json.dumps({"img1": ["cat"], "img2": value}))
+    with pytest.raises(InvalidLabelsError, match=f"the labels of 'img2' are {kind}"):
+        cli_images.read_labels_file(js)
+    js.write_text(json.dumps({"img1": 8, "img2": [8, "dog"], "img3": "cat, dog"}))
+    assert cli_images.read_labels_file(js) == {"img1": 8, "img2": [8, "dog"], "img3": "cat, dog"}
+
+
+def test_labels_json_nested_too_deep_or_odd_names(tmp_path):
+    js = tmp_path / "labels.json"
+    js.write_text("[" * 100000)
+    with pytest.raises(InvalidLabelsError, match="not valid JSON"):
+        cli_images.read_labels_file(js)
+    js.write_text('{"": ["cat"], "..": ["dog"]}')
+    assert cli_images.read_labels_file(js) == {".": ["cat"], "..": ["dog"]}
+
+
+def test_npy_labels_whose_values_are_not_vectors(tmp_path):
+    import numpy as np
+
+    npy = tmp_path / "cls_labels.npy"
+    np.save(npy, {"img1": "person"}, allow_pickle=True)
+    with pytest.raises(InvalidLabelsError, match="not a multi-hot vector"):
+        cli_images.read_labels_file(npy)

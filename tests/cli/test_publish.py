@@ -36,3 +36,28 @@ def test_card_of_a_network_carries_its_pipeline_numbers():
     result = front["model-index"][0]["results"][0]
     assert result["metrics"][0]["value"] == 69.22 and "eps_voc" in result["metrics"][0]["name"]
     assert "Do not re-host" in card
+
+
+def test_publish_outputs_replace_planted_symlinks(tmp_path, monkeypatch):
+    """config.json, README.md and model.safetensors are written next to the target and renamed over it."""
+    import os
+
+    import torch
+
+    from wsss_zoo import hub
+
+    entry = model_entry("drs_vgg16_voc")
+    monkeypatch.setattr(hub, "resolve_file", lambda entry, weights, progress=True: tmp_path / "upstream.pth")
+    monkeypatch.setattr(hub, "sha256_file", lambda path: entry["sha256"] or "0" * 64)
+    monkeypatch.setattr(publish, "convert_state_dict_file", lambda name, path, progress=True: {"w": torch.ones(2)})
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    for name in ("config.json", "README.md", "model.safetensors"):
+        os.symlink(victim, out / name)
+    publish.publish("drs_vgg16_voc", out, overwrite=True)
+    assert victim.read_bytes() == b"precious"
+    for name in ("config.json", "README.md", "model.safetensors"):
+        assert (out / name).is_file() and not (out / name).is_symlink()
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]

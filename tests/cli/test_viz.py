@@ -84,3 +84,17 @@ def test_save_png_creates_folders(tmp_path, scene):
     path = viz.save_png(image, tmp_path / "a" / "b.png")
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size == (80, 60)
+
+
+def test_save_png_replaces_a_planted_symlink_instead_of_writing_through_it(tmp_path, scene):
+    """``<out>/<id>_overlay.png`` / CAM PNGs / compare grids all go through save_png."""
+    import os
+
+    image, _ = scene
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    os.symlink(victim, tmp_path / "img_overlay.png")
+    viz.save_png(image, tmp_path / "img_overlay.png")
+    assert victim.read_bytes() == b"precious"
+    assert not (tmp_path / "img_overlay.png").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img_overlay.png", "victim.txt"]

@@ -178,3 +178,82 @@ def test_coco_wrong_root_and_split(tmp_path):
     make_coco_tree(tmp_path, layout="eps")
     with pytest.raises(DatasetError, match="unknown COCO split"):
         open_dataset("coco", tmp_path, "test2015")
+
+
+# --------------------------------------------------------------------------- hostile and damaged files
+@pytest.mark.parametrize("kind", ["os.system", "open"])
+def test_a_cls_labels_file_that_would_run_code_is_refused(voc, tmp_path, kind):
+    """``--cls-labels FILE`` used to go through np.load(allow_pickle=True)."""
+    from fixtures.hostile import malicious_npy
+    from wsss_zoo.data.base import load_cls_labels
+
+    marker = tmp_path / "marker"
+    path = malicious_npy(tmp_path / "cls_labels.npy", marker, kind,
+                         wrap={"2007_000032": np.zeros(20, np.float32)})
+    with pytest.raises(DatasetError, match=r"cls_labels\.npy was refused"):
+        open_dataset("voc", voc.root, "train", cls_labels=path)
+    with pytest.raises(DatasetError, match="refused"):
+        load_cls_labels(path, 20)
+    assert not marker.exists()
+
+
+def test_cls_labels_with_values_that_are_not_vectors(voc, tmp_path):
+    np.save(tmp_path / "odd.npy", {"2007_000032": "person"}, allow_pickle=True)
+    with pytest.raises(DatasetError, match="not a numeric multi-hot vector"):
+        open_dataset("voc", voc.root, "train", cls_labels=tmp_path / "odd.npy")
+    np.save(tmp_path / "arr.npy", np.zeros((3, 20)))
+    with pytest.raises(DatasetError, match="not a cls_labels file"):
+        open_dataset("voc", voc.root, "train", cls_labels=tmp_path / "arr.npy")
+
+
+def test_split_lists_that_are_not_utf8(tmp_path):
+    """They were read with the locale's encoding and failed with a bare UnicodeDecodeError."""
+    path = tmp_path / "train.txt"
+    path.write_bytes(b"2007_000032\n\xff\xfe2007_000039\n")
+    with pytest.raises(DatasetError, match=r"train\.txt:2: byte 0xff .* not UTF-8"):
+        read_id_list(path)
+
+
+@pytest.mark.parametrize("damage", ["text_bomb", "truncated", "not_png", "giant_header"])
+def test_damaged_label_pngs(tmp_path, damage):
+    from fixtures.hostile import handmade_png, text_chunk_bomb
+    from wsss_zoo.data import read_label_png
+
+    path = tmp_path / "m.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 21, (64, 64), dtype=np.uint8)).save(path)
+    data = path.read_bytes()
+    path.write_bytes({"text_bomb": handmade_png(4, 4, extra=text_chunk_bomb()), "truncated": data[: len(data) // 2],
+                      "not_png": b"<html>404</html>", "giant_header": handmade_png(15000, 15000)}[damage])
+    with pytest.raises(DatasetError, match=r"m\.png"):
+        read_label_png(path)
+
+
+def test_dataset_images_keep_their_stored_pixels_despite_exif(tmp_path):
+    """Upstream loaders ignore EXIF orientation and the GT masks match the stored pixels."""
+    tree = make_voc_tree(tmp_path, n_train=1, n_val=1, n_sbd=0)
+    image_id = tree.splits["train"][0]
+    path = tree.root / "JPEGImages" / f"{image_id}.jpg"
+    with Image.open(path) as im:
+        stored = np.asarray(im.convert("RGB"))
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        im.save(path, exif=exif.tobytes(), quality=100)
+    ds = open_dataset("voc", tree.root, "train")
+    assert ds.image(image_id).shape == stored.shape
+    ds.gt(image_id, check_image=True)
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe{}", b"[1, 2]", b'{"images": [{"no_id": 1}]}',
+                                     b'{"images": [], "annotations": [{"category_id": [1]}]}', b"[" * 100000])
+def test_damaged_coco_annotation_files(tmp_path, content):
+    make_coco_tree(tmp_path, layout="rib", lists=False, annotations=True)
+    (tmp_path / "annotations" / "instances_train2014.json").write_bytes(content)
+    with pytest.raises(DatasetError, match="instances_train2014.json"):
+        open_dataset("coco", tmp_path, "train")
+
+
+def test_voc_xml_with_an_unknown_encoding(tmp_path):
+    xml = tmp_path / "a.xml"
+    xml.write_bytes(b'<?xml version="1.0" encoding="no-such-codec"?><annotation><name>dog</name></annotation>')
+    with pytest.raises(DatasetError, match="cannot parse"):
+        parse_voc_xml(xml)

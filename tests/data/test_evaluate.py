@@ -111,3 +111,19 @@ def test_crop_val_view(voc_tree, tmp_path):
         np.testing.assert_array_equal(view, resized[top:top + 8, left:left + 8])
         write_label_png(tmp_path / f"{image_id}.png", view)
     assert evaluate.evaluate_folder(ds, tmp_path, convention="vainf", crop_val=8).miou == 100.0
+
+
+def test_a_cam_file_that_would_run_code_is_refused(voc_tree, tmp_path):
+    """``eval --pred`` over CAM .npy files used np.load(allow_pickle=True)."""
+    from fixtures.hostile import malicious_npy
+
+    marker = tmp_path / "marker"
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for image_id in voc_tree.splits["train"]:
+        malicious_npy(pred / f"{image_id}.npy", marker, "open")
+    ds = open_dataset("voc", voc_tree.root, "train")
+    with pytest.raises(DatasetError, match="was refused"):
+        evaluate.evaluate_folder(ds, pred, convention="standard")
+    assert _run(["--pred", str(pred), "--voc-root", str(voc_tree.root), "--split", "train"]) == 2
+    assert not marker.exists()

@@ -153,3 +153,20 @@ def test_torchrun_two_ranks_shard_and_merge(voc_tree, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["ranks"] == 2 and manifest["n_images"] == len(ids) and manifest["written"] == len(ids)
     assert not list(out.glob(".manifest.rank*"))
+
+
+def test_manifests_replace_planted_symlinks(tmp_path):
+    """The per-rank and merged manifests used fixed temp names (``.manifest.rank0.tmp``): a symlink planted
+    there, or at manifest.json, was written through."""
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in (".manifest.rank0.tmp", "manifest.json.tmp", gen.MANIFEST, ".manifest.rank0.json"):
+        os.symlink(victim, out / name)
+    report = gen.Report(command="pseudo-mask", target="t", dataset="voc", split="val", out_dir=str(out))
+    gen._write_rank_manifest(out, report, gen.Dist(rank=0, world=1, local_rank=0))
+    gen.merge_manifests(out, 1)
+    assert victim.read_bytes() == b"precious"
+    assert json.loads((out / gen.MANIFEST).read_text())["target"] == "t"
+    assert not (out / gen.MANIFEST).is_symlink()

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from wsss_zoo.classes import pascal_palette
-from wsss_zoo.data.io import atomic_write, read_cam_npy, read_label_png, write_cam_npy, write_label_png
+from wsss_zoo.data.io import read_cam_npy, read_label_png, write_cam_npy, write_label_png
 from wsss_zoo.errors import DatasetError
 
 
@@ -20,14 +20,6 @@ def test_label_png_is_voc_palette_with_indices(tmp_path):
     np.testing.assert_array_equal(pal, pascal_palette(256))
     np.testing.assert_array_equal(read_label_png(tmp_path / "a.png"), label)
     assert not list(tmp_path.glob(".*tmp*"))
-
-
-def test_atomic_write_leaves_nothing_on_failure(tmp_path):
-    with pytest.raises(RuntimeError):
-        with atomic_write(tmp_path / "x.png") as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("killed")
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("style", ["psa", "irn"])
@@ -61,3 +53,37 @@ def test_bad_cam_files(tmp_path):
         read_cam_npy(tmp_path / "arr.npy")
     with pytest.raises(DatasetError, match="not found"):
         read_cam_npy(tmp_path / "missing.npy")
+
+
+def test_outputs_replace_planted_symlinks(tmp_path):
+    import os
+
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    for name in ("a.png", "c.npy"):
+        os.symlink(victim, tmp_path / name)
+    write_label_png(tmp_path / "a.png", np.zeros((2, 3), np.uint8))
+    write_cam_npy(tmp_path / "c.npy", [3], np.zeros((1, 2, 3), np.float32))
+    assert victim.read_bytes() == b"precious"
+    assert not (tmp_path / "a.png").is_symlink() and read_cam_npy(tmp_path / "c.npy")[0].tolist() == [3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "c.npy", "victim.txt"]
+
+
+def test_hostile_and_odd_cam_files(tmp_path):
+    from fixtures.hostile import malicious_npy
+
+    marker = tmp_path / "marker"
+    with pytest.raises(DatasetError, match="was refused"):
+        read_cam_npy(malicious_npy(tmp_path / "evil.npy", marker))
+    assert not marker.exists()
+    np.save(tmp_path / "strkeys.npy", {"3": np.zeros((2, 2), np.float32)}, allow_pickle=True)
+    with pytest.raises(DatasetError, match="keys must be class indices"):  # used to escape as a KeyError
+        read_cam_npy(tmp_path / "strkeys.npy")
+    np.save(tmp_path / "ragged.npy", {0: np.zeros((2, 2), np.float32), 1: np.zeros((3, 3), np.float32)})
+    with pytest.raises(DatasetError, match="not a CAM dict of a known layout"):  # used to escape as a ValueError
+        read_cam_npy(tmp_path / "ragged.npy")
+
+
+def test_label_pngs_have_no_minimum_size(tmp_path):
+    write_label_png(tmp_path / "dot.png", np.array([[15]], np.uint8))
+    assert read_label_png(tmp_path / "dot.png").tolist() == [[15]]

@@ -92,3 +92,18 @@ def test_pool_from_folder(tmp_path):
     pool = ImagePool.from_folder(tmp_path, tmp_path / "cls_labels.npy")
     assert len(pool) == 2 and pool.ids == [(1,), (20,)]
     assert pool.image(0).shape == (8, 8, 3)
+
+
+def test_pool_labels_file_that_would_run_code_is_refused(tmp_path):
+    """RIB's negative-pool label table (cls_labels.npy) used np.load(allow_pickle=True)."""
+    from PIL import Image
+
+    from fixtures.hostile import malicious_npy
+    from wsss_zoo.errors import DatasetError
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "2007_000032.jpg")
+    marker = tmp_path / "marker"
+    evil = malicious_npy(tmp_path / "cls_labels.npy", marker, "open", wrap={2007000032: np.eye(20, dtype=np.float32)[0]})
+    with pytest.raises(DatasetError, match="was refused"):
+        ImagePool.from_folder(tmp_path, evil)
+    assert not marker.exists()

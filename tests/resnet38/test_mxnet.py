@@ -89,3 +89,44 @@ def test_resnet38_imagenet_loads_from_params(tmp_path):
     assert all(torch.equal(own[k], torch.from_numpy(v)) for k, v in expected.items())
     assert not model.training
 
+
+
+# --------------------------------------------------------------------------- crafted files
+def _file(records: bytes, count: int, names=(b"arg:bn7_beta",)) -> bytes:
+    blob = struct.pack("<QQQ", 0x112, 0, count) + records
+    blob += struct.pack("<Q", len(names)) + b"".join(struct.pack("<Q", len(n)) + n for n in names)
+    return blob
+
+
+def _v2_record(shape, data: bytes = b"", type_flag: int = 0, ndim=None) -> bytes:
+    ndim = len(shape) if ndim is None else ndim
+    return (struct.pack("<Iii", 0xF993FAC9, 0, ndim) + struct.pack(f"<{len(shape)}q", *shape)
+            + struct.pack("<iii", 1, 0, type_flag) + data)
+
+
+CRAFTED = {
+    # dims whose product wraps around int64 to 0: nothing to read, then an impossible reshape
+    "product_overflows": _file(_v2_record((2 ** 62, 4)), 1),
+    # negative dims whose product is positive (-1 x -3 = 3 floats)
+    "negative_dims": _file(_v2_record((-1, -3), bytes(12)), 1),
+    # a 1 TB array in a 100-byte file
+    "larger_than_file": _file(_v2_record((1 << 38,), bytes(8)), 1),
+    "huge_ndim": _file(struct.pack("<Iii", 0xF993FAC9, 0, 2 ** 31 - 1), 1),
+    "negative_ndim": _file(struct.pack("<Iii", 0xF993FAC9, 0, -7) + bytes(64), 1),
+    "name_not_utf8": _file(_v2_record((1,), bytes(4)), 1, names=(b"arg:\xff\xfe\x80",)),
+    "name_longer_than_file": _file(_v2_record((1,), bytes(4)), 1, names=())[:-8] + struct.pack("<QQ", 1, 1 << 60),
+    "truncated_data": _file(_v2_record((64, 3, 3, 3), bytes(100)), 1)[:140],
+    "count_larger_than_file": struct.pack("<QQQ", 0x112, 0, 1 << 60) + bytes(40),
+    "repeated_names": _file(_v2_record((1,), bytes(4)) * 2, 2, names=(b"arg:bn7_beta", b"arg:bn7_beta")),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CRAFTED))
+def test_crafted_params_files_are_refused_clearly(tmp_path, kind):
+    """Every size read from the file is checked before anything is allocated or reshaped: never a
+    MemoryError, ValueError or UnicodeDecodeError traceback."""
+    path = tmp_path / "evil.params"
+    path.write_bytes(CRAFTED[kind])
+    assert sniff_file(path) == "mxnet"
+    with pytest.raises(CheckpointFormatError, match=r"evil\.params"):
+        read_checkpoint(path)

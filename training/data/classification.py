@@ -10,7 +10,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from wsss_zoo.errors import DatasetError
 from wsss_zoo.inputs import label_vector, load_image
+from wsss_zoo.safe_pickle import load_npy_dict
 
 from .. import transforms as T
 from .sources import Item, ItemDataset
@@ -68,7 +70,8 @@ class InstanceBank:
         if not absent:
             return None
         c = int(np.random.choice(absent))
-        pack = np.load(self.folder / str(c) / np.random.choice(self.files[c]), allow_pickle=True).item()
+        pack = load_npy_dict(self.folder / str(c) / np.random.choice(self.files[c]), error=DatasetError,
+                             what="object bank file")
         return c, np.asarray(pack["img"], np.uint8), np.asarray(pack["seg"], np.uint8)
 
 
@@ -84,7 +87,7 @@ class ClassificationData(ItemDataset):
 
     def __getitem__(self, i):
         item = self.items[i]
-        img = load_image(item.image)
+        img = load_image(item.image, exif=False)
         label = label_vector(item.labels, self.dataset)
         out = {"img": self.augment(img, self.params), "label": torch.from_numpy(label)}
         if self.bank is not None:
@@ -109,8 +112,8 @@ class SaliencyData(ItemDataset):
 
     def __getitem__(self, i):
         item, p = self.items[i], self.params
-        img = load_image(item.image)
-        sal = load_image(self.sal[i])  # grey PNG -> 3 equal channels, as .convert("RGB")
+        img = load_image(item.image, exif=False)
+        sal = load_image(self.sal[i], exif=False)  # grey PNG -> 3 equal channels, as .convert("RGB")
         target_long = random.randint(*p["resize_long"])
         img, sal = T.resize_long(img, target_long), T.resize_long(sal, target_long)
         if random.random() > 0.5:
@@ -128,7 +131,7 @@ class BoundaryData(ItemDataset):
 
     def __getitem__(self, i):
         item, p = self.items[i], self.params
-        img = load_image(item.image)
+        img = load_image(item.image, exif=False)
         bmap = np.load(self.dir / f"{item.id}.npy").astype(np.float32)
         img = T.random_resize_long(img, *p["resize_long"])
         bmap = T.resize_spline_maps(bmap, img.shape[:2])

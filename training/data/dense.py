@@ -10,8 +10,10 @@ import numpy as np
 import torch
 
 from wsss_zoo.data.io import read_label_png
+from wsss_zoo.errors import DatasetError
 from wsss_zoo.inputs import load_image
 from wsss_zoo.pipelines.preprocess import CAFFE_MEAN_BGR
+from wsss_zoo.safe_pickle import load_npy_dict
 
 from .. import transforms as T
 from ..losses.affinity import hard_affinity_label
@@ -22,7 +24,7 @@ AFF_STRIDE = 8
 
 def read_score_dict(path) -> np.ndarray:
     """A CRF score dict ``{0: bg, k+1: ...}`` (PSA/SEAM ``infer_*.py --out_crf``) as H x W x K in dict order."""
-    d = np.load(path, allow_pickle=True).item()
+    d = load_npy_dict(path, error=DatasetError, what="CRF score file")
     return np.stack([np.asarray(v, np.float32) for v in d.values()], axis=-1)
 
 
@@ -40,7 +42,7 @@ class AffinityData(ItemDataset):
 
     def __getitem__(self, i):
         item = self.items[i]
-        img = T.color_jitter(load_image(item.image))
+        img = T.color_jitter(load_image(item.image, exif=False))
         la, ha = read_score_dict(self.la / f"{item.id}.npy"), read_score_dict(self.ha / f"{item.id}.npy")
         k = la.shape[-1]
         scores = np.concatenate([la, ha], axis=-1)
@@ -62,7 +64,7 @@ class IrLabelData(ItemDataset):
     def __getitem__(self, i):
         item, p = self.items[i], self.params
         label = read_label_png(self.dir / f"{item.id}.png")
-        img, label = T.random_rescale(load_image(item.image), label, *p["rescale"])
+        img, label = T.random_rescale(load_image(item.image, exif=False), label, *p["rescale"])
         img, label = T.random_hflip(T.imagenet_hwc(img), label)
         img, label = T.random_crop([img, label], p["crop"], [0.0, 255])
         return {"img": T.to_chw(img), "ir_label": torch.tensor(T.nearest_rescale(label, 0.25))}
@@ -73,7 +75,7 @@ class TopLeftCropData(ItemDataset):
 
     def __getitem__(self, i):
         crop = int(self.params["crop"])
-        return {"img": T.to_chw(T.top_left_crop(T.imagenet_hwc(load_image(self.items[i].image)), crop, 0.0))}
+        return {"img": T.to_chw(T.top_left_crop(T.imagenet_hwc(load_image(self.items[i].image, exif=False)), crop, 0.0))}
 
 
 class LocalizationMapData(ItemDataset):
@@ -82,7 +84,7 @@ class LocalizationMapData(ItemDataset):
 
     def __getitem__(self, i):
         item = self.items[i]
-        img = T.color_jitter(T.resize_square(load_image(item.image), int(self.params["size"])))
+        img = T.color_jitter(T.resize_square(load_image(item.image, exif=False), int(self.params["size"])))
         maps = np.load(self.dir / f"{item.id}.npy")
         if random.random() < 0.5:
             img, maps = np.ascontiguousarray(img[:, ::-1]), np.ascontiguousarray(maps[:, :, ::-1])
@@ -98,7 +100,7 @@ class KazutoSegmentationData(ItemDataset):
 
     def __getitem__(self, i):
         item, p = self.items[i], self.params
-        image = load_image(item.image)[:, :, ::-1].astype(np.float32)  # cv2.imread: BGR
+        image = load_image(item.image, exif=False)[:, :, ::-1].astype(np.float32)  # cv2.imread: BGR
         label = read_label_png(self.dir / f"{item.id}.png")
         s = random.choice(p["scales"])
         size = (int(label.shape[0] * s), int(label.shape[1] * s))
@@ -124,7 +126,7 @@ class VainFSegmentationData(ItemDataset):
 
     def __getitem__(self, i):
         item, p = self.items[i], self.params
-        image, label = T.vainf_scale(load_image(item.image), read_label_png(self.dir / f"{item.id}.png"), *p["scale"])
+        image, label = T.vainf_scale(load_image(item.image, exif=False), read_label_png(self.dir / f"{item.id}.png"), *p["scale"])
         image, label = T.vainf_crop(image, label, p["crop"], self.label_pad)
         if random.random() < 0.5:
             image, label = image[:, ::-1], label[:, ::-1]

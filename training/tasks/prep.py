@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from wsss_zoo.classes import num_classes
-from wsss_zoo.data.io import atomic_write, read_cam_npy, read_label_png, write_cam_npy, write_label_png
+from wsss_zoo.data.io import read_cam_npy, read_label_png, write_cam_npy, write_label_png
 from wsss_zoo.errors import ConfigError
+from wsss_zoo.fileio import atomic_write, atomic_write_text
 from wsss_zoo.inputs import load_image
 
 from ..distributed import barrier
@@ -31,9 +32,7 @@ from .base import Task, register_task
 
 
 def save_npy(path: Path, obj) -> None:
-    with atomic_write(path, ".npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, obj, allow_pickle=True)
+    atomic_write(path, lambda f: np.save(f, obj, allow_pickle=True))  # our own dicts; reads are restricted
 
 
 class PrepTask(Task):
@@ -78,7 +77,7 @@ class PrepTask(Task):
                   "settings": dict(self.params)}
         if self.ctx.is_main:
             self.cfg.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.cfg.out_dir / f"{self.recipe.name}.json").write_text(json.dumps(report, indent=1, default=str))
+            atomic_write_text(self.cfg.out_dir / f"{self.recipe.name}.json", json.dumps(report, indent=1, default=str))
         return report
 
 
@@ -95,7 +94,7 @@ class IrLabelsTask(PrepTask):
         from wsss_zoo.pipelines.irn import cam_to_ir_label
 
         ids, high_res = read_cam_npy(self.cams / f"{item.id}.npy")
-        image = load_image(item.image)
+        image = load_image(item.image, exif=False)
         if len(ids) == 0:  # COCO images without classes: upstream writes an all-zero label
             label = np.zeros(image.shape[:2], np.uint8)
         else:
@@ -129,7 +128,7 @@ class CrfLabelsTask(PrepTask):
         from wsss_zoo.pipelines.affinity import with_background
 
         ids, cams = read_cam_npy(self.cams / f"{item.id}.npy")
-        image = load_image(item.image)
+        image = load_image(item.image, exif=False)
         for alpha, folder in zip(self.params["alphas"], self.outs):
             scores = with_background(cams, alpha, num_classes(self.recipe.dataset))
             q = dense_crf_probs(image, scores, preset="psa")
@@ -153,7 +152,7 @@ class LocalizationMapsTask(PrepTask):
         full = np.zeros((self.model.num_classes, size, size), np.float32)
         if item.labels:
             with torch.inference_mode():
-                maps = localization_maps(self.model, load_image(item.image), item.labels, sizes, size)
+                maps = localization_maps(self.model, load_image(item.image, exif=False), item.labels, sizes, size)
             full[np.asarray(item.labels) - 1] = maps.float().cpu().numpy()
         save_npy(self.out / f"{item.id}.npy", (full * 255).astype(np.uint8))
 
@@ -176,7 +175,7 @@ class CdaBankTask(PrepTask):
             return
         rows, cols = np.flatnonzero((seg != 0).any(1)), np.flatnonzero((seg != 0).any(0))
         box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-        img = load_image(item.image)[box]
+        img = load_image(item.image, exif=False)[box]
         save_npy(self.out / str(int(classes[1]) - 1) / f"{item.id}.npy", {"img": img, "seg": seg[box]})
 
 
@@ -226,7 +225,7 @@ class RibCamsTask(PrepTask):
     def process(self, item):
         from wsss_zoo.pipelines.rib import rib_cam
 
-        image = load_image(item.image)
+        image = load_image(item.image, exif=False)
         if not item.labels:
             write_cam_npy(self.out / f"{item.id}.npy", [], np.zeros((0,) + image.shape[:2], np.float32), "irn")
             return

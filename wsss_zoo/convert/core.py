@@ -14,10 +14,10 @@ Steps, each a small pure function on dicts (timm's ``checkpoint_filter_fn`` shap
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import pickle
 import re
-import struct
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointFormatError, CheckpointMismatchError
+from ..finite import nonfinite_keys
 from ..registry.named import Registry
 
 StateDict = "OrderedDict[str, torch.Tensor]"
@@ -62,7 +63,7 @@ def sniff_file(path) -> str:
         return "zip"
     if head[:1] == b"\x80":
         return "pickle"
-    if len(head) >= 8 and int.from_bytes(head[:8], "little") < len(head) + (1 << 26) and head[8:9] == b"{":
+    if len(head) >= 9 and head[8:9] == b"{":  # u64 header length, then the JSON header
         return "safetensors"
     if head[:8] == (0x112).to_bytes(8, "little"):
         return "mxnet"
@@ -86,9 +87,7 @@ def read_checkpoint(path, allow_numpy_scalars: bool = True):
     if kind == "empty":
         raise CheckpointFormatError(f"{path} is empty; delete it and download it again")
     if kind == "safetensors":
-        from safetensors.torch import load_file
-
-        return OrderedDict(load_file(str(path)))
+        return read_safetensors(path)
     if kind == "mxnet":
         from .mxnet import read_mxnet_params
 
@@ -102,11 +101,83 @@ def read_checkpoint(path, allow_numpy_scalars: bool = True):
             f"{path} cannot be unpickled safely ({reason}): it pickles objects other than tensors and numpy "
             "scalars, which wsss_zoo refuses to unpickle, or it is truncated. If the file is complete, load it "
             "in a trusted session and re-save only the state dict with torch.save(state_dict, path)") from exc
-    # truncated legacy (non-zip) files fail in many ways inside torch.load
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, LookupError, struct.error) as exc:
+    # truncated or crafted files fail in many ways inside torch.load (RuntimeError, EOFError, BadZipFile,
+    # struct.error, KeyError, MemoryError for absurd sizes...): all mean "not a readable checkpoint"
+    except Exception as exc:  # noqa: BLE001
         raise CheckpointFormatError(
             f"cannot read {path} as a PyTorch checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
             "the file is probably truncated or not a checkpoint: delete it and download it again") from exc
+
+
+#: safetensors dtype names and their sizes in bytes (safetensors ``Dtype``)
+SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
+                      "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+#: the largest JSON header accepted (the safetensors library's own limit)
+MAX_SAFETENSORS_HEADER = 100_000_000
+
+
+def check_safetensors_header(path) -> dict:
+    """Validate a safetensors file's framing before the library maps it; return its JSON header.
+
+    Checked: the 8-byte header length against the file size and :data:`MAX_SAFETENSORS_HEADER`, the
+    header as UTF-8 JSON, and every tensor's dtype, shape and ``data_offsets`` against the data that
+    follows (a truncated download, a garbled or crafted file). Raises :class:`CheckpointFormatError`.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+
+    def bad(reason: str):
+        return CheckpointFormatError(
+            f"{path} is not a valid safetensors file ({reason}); it is truncated or damaged: delete it and "
+            "download or convert it again")
+
+    with open(path, "rb") as f:
+        raw = f.read(8)
+        if len(raw) < 8:
+            raise bad("shorter than its 8-byte header length")
+        n = int.from_bytes(raw, "little")
+        if n > MAX_SAFETENSORS_HEADER or n > size - 8:
+            raise bad(f"its header claims {n} bytes but the file has {size - 8} after the length")
+        text = f.read(n)
+    try:
+        header = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise bad(f"its header is not JSON: {str(exc)[:100]}") from None
+    if not isinstance(header, dict):
+        raise bad("its header is not a JSON object")
+    data_len = size - 8 - n
+    for name, info in header.items():
+        if name == "__metadata__":
+            if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
+                raise bad("its __metadata__ is not a string-to-string map")
+            continue
+        if not isinstance(info, dict):
+            raise bad(f"the entry of {name!r} is not an object")
+        dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+        if dtype not in SAFETENSORS_DTYPES:
+            raise bad(f"tensor {name!r} has unknown dtype {dtype!r}")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise bad(f"tensor {name!r} has a malformed shape {shape!r}")
+        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets)
+                or not 0 <= offsets[0] <= offsets[1] <= data_len):
+            raise bad(f"tensor {name!r} has data offsets {offsets!r} outside the {data_len} bytes of data")
+        if offsets[1] - offsets[0] != math.prod(shape) * SAFETENSORS_DTYPES[dtype]:
+            raise bad(f"tensor {name!r} of shape {shape} and dtype {dtype} does not fill its "
+                      f"{offsets[1] - offsets[0]} bytes")
+    return header
+
+
+def read_safetensors(path) -> "OrderedDict[str, torch.Tensor]":
+    """Tensors of a safetensors file, after :func:`check_safetensors_header`."""
+    from safetensors.torch import load_file
+
+    check_safetensors_header(path)
+    try:
+        return OrderedDict(load_file(str(path)))
+    except Exception as exc:  # noqa: BLE001 - SafetensorError and friends: a damaged file
+        raise CheckpointFormatError(
+            f"cannot read {path} as safetensors ({type(exc).__name__}: {str(exc)[:200]}); "
+            "delete it and download or convert it again") from None
 
 
 def _torch_load_weights_only(path: Path, allow_numpy_scalars: bool):
@@ -272,7 +343,12 @@ def load_state_dict_strict(model: torch.nn.Module, sd, name: str = "the network"
     unexpected = [k for k in sd if k not in own and not k.endswith("num_batches_tracked")]
     mismatched = [f"{k}: file {tuple(sd[k].shape)} vs network {tuple(own[k].shape)}"
                   for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or mismatched:
+    # an int8/bool tensor would be cast silently into a float parameter (int8 weights become ~0)
+    mistyped = [f"{k}: file {str(sd[k].dtype).replace('torch.', '')} vs network "
+                f"{str(own[k].dtype).replace('torch.', '')}" for k in own
+                if k in sd and own[k].is_floating_point() and isinstance(sd[k], torch.Tensor)
+                and not sd[k].is_floating_point()]
+    if missing or unexpected or mismatched or mistyped:
         lines = [f"checkpoint does not fit {name}:"]
         if missing:
             lines.append(f"  missing keys ({len(missing)}): {_fmt(missing)}")
@@ -280,13 +356,22 @@ def load_state_dict_strict(model: torch.nn.Module, sd, name: str = "the network"
             lines.append(f"  unexpected keys ({len(unexpected)}): {_fmt(unexpected)}")
         if mismatched:
             lines.append(f"  shape mismatches ({len(mismatched)}): {_fmt(mismatched, 4)}")
+        if mistyped:
+            lines.append(f"  integer or boolean tensors for float parameters ({len(mistyped)}): "
+                         f"{_fmt(mistyped, 4)}; quantised or re-typed files are not supported: give the "
+                         "float checkpoint")
         guesses = guess_layouts(sd)
         if guesses:
             lines.append(f"  the file looks like this upstream layout: {', '.join(guesses)}; "
                          "load it under a model name of that family (wsss_zoo.list_models())")
         else:
             lines.append("  is this the right file for this model name? see wsss_zoo.model_info(name)['sources']")
-        raise CheckpointMismatchError("\n".join(lines), missing, unexpected, mismatched)
+        raise CheckpointMismatchError("\n".join(lines), missing, unexpected, mismatched + mistyped)
+    broken = nonfinite_keys({k: sd[k] for k in own if k in sd})
+    if broken:
+        raise CheckpointFormatError(
+            f"checkpoint for {name} holds NaN or infinite values in {len(broken)} tensor(s): {_fmt(broken)}; "
+            "the file is damaged or comes from a diverged training run")
     full = OrderedDict()
     for k, v in own.items():
         full[k] = sd[k] if k in sd else v

@@ -18,6 +18,7 @@ Sparse (row_sparse / csr) arrays are refused: ResNet-38 weights are dense.
 """
 from __future__ import annotations
 
+import math
 import re
 import struct
 from collections import OrderedDict
@@ -34,21 +35,37 @@ V1_MAGIC, V2_MAGIC, V3_MAGIC = 0xF993FAC8, 0xF993FAC9, 0xF993FACA
 DTYPES = {0: np.float32, 1: np.float64, 2: np.float16, 3: np.uint8, 4: np.int32, 5: np.int8, 6: np.int64, 7: np.bool_}
 
 
+MAX_NDIM = 32  # MXNet's own limit on dimensions (mshadow kMaxDim-era files never exceed it)
+
+
 class _Reader:
     def __init__(self, data: bytes, path):
         self.data, self.pos, self.path = memoryview(data), 0, path
 
+    @property
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+    def fail(self, reason: str) -> CheckpointFormatError:
+        return CheckpointFormatError(f"{self.path} is not a valid MXNet .params file ({reason}, at byte "
+                                     f"{self.pos}); it is truncated or damaged: download it again")
+
     def take(self, n: int) -> memoryview:
-        if n < 0 or self.pos + n > len(self.data):
-            raise CheckpointFormatError(
-                f"{self.path} is truncated or not an MXNet .params file (needed {n} bytes at offset {self.pos}); "
-                "download it again")
+        if n < 0 or n > self.remaining:
+            raise self.fail(f"needed {n} bytes, {self.remaining} left")
         out = self.data[self.pos:self.pos + n]
         self.pos += n
         return out
 
     def unpack(self, fmt: str):
         return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
+
+    def count(self, min_record: int, what: str) -> int:
+        """A uint64 count of records, each at least ``min_record`` bytes long: no more than fit the file."""
+        (n,) = self.unpack("Q")
+        if n > self.remaining // min_record:
+            raise self.fail(f"{n} {what} cannot fit the {self.remaining} bytes left")
+        return n
 
 
 def _read_array(r: _Reader) -> np.ndarray:
@@ -59,39 +76,58 @@ def _read_array(r: _Reader) -> np.ndarray:
             if stype not in (0, -1):
                 raise CheckpointFormatError(f"{r.path}: sparse NDArray (storage type {stype}) is not supported")
         (ndim,) = r.unpack("i")
-        shape = r.unpack(f"{max(ndim, 0)}q") if ndim > 0 else ()
+        if ndim in (0, -1):  # a "none" array (0; -1: unknown shape in numpy-shape files) ends the record
+            return np.zeros((0,), np.float32)
+        if not 0 < ndim <= MAX_NDIM:
+            raise r.fail(f"an array has {ndim} dimensions")
+        shape = r.unpack(f"{ndim}q")
     else:  # legacy: the magic is ndim, dims are uint32
         ndim = magic
-        if ndim > 32:
-            raise CheckpointFormatError(f"{r.path}: not an MXNet NDArray record (bad magic {magic:#x})")
-        shape = r.unpack(f"{ndim}I") if ndim else ()
-    if ndim <= 0:
-        return np.zeros((0,), np.float32)
+        if ndim > MAX_NDIM:
+            raise r.fail(f"not an MXNet NDArray record (bad magic {magic:#x})")
+        if ndim == 0:
+            return np.zeros((0,), np.float32)
+        shape = r.unpack(f"{ndim}I")
+    if any(d < 0 for d in shape):
+        raise r.fail(f"an array has a negative dimension in shape {shape}")
     r.unpack("ii")  # context (device type, id): the data is stored on CPU layout either way
     (type_flag,) = r.unpack("i")
     if type_flag not in DTYPES:
         raise CheckpointFormatError(f"{r.path}: unsupported NDArray type flag {type_flag}")
     dtype = np.dtype(DTYPES[type_flag]).newbyteorder("<")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)  # Python integers: no overflow; take() refuses more bytes than are left
     arr = np.frombuffer(r.take(count * dtype.itemsize), dtype=dtype, count=count)
     return arr.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
 
 
 def read_ndarray_list(path) -> "OrderedDict[str, np.ndarray]":
-    """All arrays of an ``mx.nd.save`` file, by saved name (``arg:``/``aux:`` prefixes kept)."""
+    """All arrays of an ``mx.nd.save`` file, by saved name (``arg:``/``aux:`` prefixes kept).
+
+    Every size read from the file is checked against the bytes that are left before anything is
+    allocated, so crafted or truncated files raise :class:`CheckpointFormatError`.
+    """
     path = Path(path)
     r = _Reader(path.read_bytes(), path)
     header, _reserved = r.unpack("QQ")
     if header != LIST_MAGIC:
         raise CheckpointFormatError(f"{path} is not an MXNet NDArray file (header {header:#x}, expected 0x112)")
-    (count,) = r.unpack("Q")
+    count = r.count(4, "arrays")
     arrays = [_read_array(r) for _ in range(count)]
-    (n_names,) = r.unpack("Q")
-    names = [bytes(r.take(r.unpack("Q")[0])).decode("utf-8") for _ in range(n_names)]
+    n_names = r.count(8, "names")
+    names = []
+    for i in range(n_names):
+        raw = bytes(r.take(r.count(1, "name bytes")))
+        try:
+            names.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise r.fail(f"array name {i} is not UTF-8 text ({raw[:40]!r})") from None
     if n_names == 0:
         names = [str(i) for i in range(count)]
     if len(names) != count:
         raise CheckpointFormatError(f"{path}: {count} arrays but {n_names} names")
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise r.fail(f"repeated array names {dup[:5]}")
     return OrderedDict(zip(names, arrays))
 
 

@@ -9,7 +9,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import DatasetError
+from ..fileio import read_text_utf8
 from ..inputs import load_image
+from ..safe_pickle import load_npy_dict
 from .io import read_label_png
 
 
@@ -34,7 +36,7 @@ def read_id_list(path) -> List[str]:
     if not path.is_file():
         raise DatasetError(f"split list not found: {path}")
     ids = []
-    for line in path.read_text().splitlines():
+    for line in read_text_utf8(path, DatasetError, "split list").splitlines():
         fields = line.split()
         if not fields:
             continue
@@ -50,7 +52,7 @@ def read_id_list(path) -> List[str]:
 def read_list_labels(path) -> Dict[str, List[int]]:
     """Labels embedded in DRS-style lists (``ID c1 c2`` with 0-based class indices) as ids 1..C."""
     out = {}
-    for line in Path(path).read_text().splitlines():
+    for line in read_text_utf8(path, DatasetError, "split list").splitlines():
         fields = line.split()
         if len(fields) > 1 and "/" not in fields[0] and all(re.fullmatch(r"\d+", f) for f in fields[1:]):
             out[fields[0]] = sorted({int(f) + 1 for f in fields[1:]})
@@ -63,19 +65,16 @@ def load_cls_labels(path, num_classes: int) -> Dict[str, List[int]]:
     Keys may be id strings (PSA/SEAM/EPS: ``'2007_000032'``, ``'COCO_train2014_...'``) or integers
     (IRN/RIB: ``2007000032``, COCO image ids); :func:`label_key_candidates` matches both.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"cls_labels file not found: {path}")
-    try:
-        obj = np.load(path, allow_pickle=True)
-        obj = obj.item() if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == () else obj
-    except Exception as exc:  # noqa: BLE001
-        raise DatasetError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise DatasetError(f"{path} is not a cls_labels dict (np.save of {{image id: multi-hot vector}})")
+    obj = load_npy_dict(path, error=DatasetError, what="cls_labels file")
     out = {}
     for key, vec in obj.items():
-        vec = np.asarray(vec).reshape(-1)
+        try:
+            vec = np.asarray(vec).reshape(-1)
+        except Exception:  # noqa: BLE001 - ragged or odd values
+            vec = np.zeros(0, object)
+        if vec.dtype.kind not in "biuf":
+            raise DatasetError(f"{path}: the labels of {key!r} are not a numeric multi-hot vector "
+                               f"(np.save of {{image id: multi-hot vector}})")
         if vec.size != num_classes:
             raise DatasetError(f"{path}: label vector of {key!r} has {vec.size} entries, expected {num_classes}")
         out[str(int(key)) if isinstance(key, (int, np.integer)) else str(key)] = (np.nonzero(vec)[0] + 1).tolist()
@@ -176,7 +175,7 @@ class SegmentationDataset:
         path = self.image_path(image_id)
         if not path.is_file():
             raise DatasetError(f"image not found: {path}")
-        return load_image(path)
+        return load_image(path, exif=False)  # upstream loaders ignore EXIF; the GT masks match the stored pixels
 
     def image_size(self, image_id: str):
         """(H, W) of an image, read from its header only."""
@@ -185,8 +184,11 @@ class SegmentationDataset:
         path = self.image_path(image_id)
         if not path.is_file():
             raise DatasetError(f"image not found: {path}")
-        with Image.open(path) as im:
-            return im.size[1], im.size[0]
+        try:
+            with Image.open(path) as im:
+                return im.size[1], im.size[0]
+        except Exception as exc:  # noqa: BLE001 - UnidentifiedImageError, bombs, damaged headers
+            raise DatasetError(f"cannot read the image header of {path} ({str(exc).strip()[:200]})") from None
 
     def gt(self, image_id: str, *, check_image: bool = False) -> np.ndarray:
         """The GT mask (uint8 HxW, 255 ignore); with ``check_image`` its size must equal the image's."""
@@ -211,7 +213,7 @@ class SegmentationDataset:
             path = self.saliency_path(image_id)
         if not path.is_file():
             raise DatasetError(f"saliency map of {image_id} not found: {path}")
-        return load_saliency(path, shape if shape is not None else self.image_size(image_id))
+        return load_saliency(path, shape if shape is not None else self.image_size(image_id), exif=False)
 
     def subset(self, ids: Sequence[str]):
         """The same dataset restricted to ``ids`` (kept in the given order)."""

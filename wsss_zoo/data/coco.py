@@ -26,6 +26,7 @@ import numpy as np
 
 from ..classes import coco_category_to_contiguous
 from ..errors import DatasetError
+from ..fileio import read_text_utf8
 from .base import SegmentationDataset, first_existing, read_id_list
 from .io import read_label_png
 
@@ -134,14 +135,18 @@ class COCODataset(SegmentationDataset):
     def _load_annotations(self) -> None:
         if self._ann_labels is not None:
             return
-        with open(self._annotations_path, encoding="utf-8") as f:
-            data = json.load(f)
-        to_contiguous = coco_category_to_contiguous()
-        labels: Dict[int, set] = {img["id"]: set() for img in data.get("images", [])}
-        for ann in data.get("annotations", []):
-            cat = to_contiguous.get(ann["category_id"])
-            if cat is not None:
-                labels.setdefault(ann["image_id"], set()).add(cat)
+        path = self._annotations_path
+        try:
+            data = json.loads(read_text_utf8(path, DatasetError, "COCO annotation file"))
+            to_contiguous = coco_category_to_contiguous()
+            labels: Dict[int, set] = {img["id"]: set() for img in data.get("images", [])}
+            for ann in data.get("annotations", []):
+                cat = to_contiguous.get(ann["category_id"])
+                if cat is not None:
+                    labels.setdefault(ann["image_id"], set()).add(cat)
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as exc:
+            raise DatasetError(f"{path} is not a COCO instances annotation file ({type(exc).__name__}: "
+                               f"{str(exc)[:150]}); give instances_<split>2014.json") from None
         self._ann_ids = list(labels)
         self._ann_labels = {k: sorted(v) for k, v in labels.items()}
 

@@ -37,6 +37,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from ..errors import ConfigError, DatasetError, WsssZooError
+from ..fileio import atomic_write_text
 from . import add_dataset_arguments, dataset_from_args
 from .io import write_cam_npy, write_label_png
 from .transforms import crop_val_image
@@ -318,10 +319,7 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
 
 def _write_rank_manifest(out_dir: Path, report: Report, dist: Dist) -> None:
-    path = out_dir / f".manifest.rank{dist.rank}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(report), indent=1))
-    os.replace(tmp, path)
+    atomic_write_text(out_dir / f".manifest.rank{dist.rank}.json", json.dumps(asdict(report), indent=1))
 
 
 def merge_manifests(out_dir, world: int) -> Report:
@@ -337,9 +335,7 @@ def merge_manifests(out_dir, world: int) -> Report:
     merged.ranks = world
     data = asdict(merged)
     data["files"] = sum(1 for p in out_dir.glob(f"*{EXTENSIONS[merged.command]}") if not p.name.startswith("."))
-    tmp = out_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, out_dir / MANIFEST)
+    atomic_write_text(out_dir / MANIFEST, json.dumps(data, indent=1))
     for r in range(world):
         (out_dir / f".manifest.rank{r}.json").unlink(missing_ok=True)
     return merged

@@ -12,13 +12,13 @@
     (upstream also stores the stride-4 ``"cam"`` tensor and uses torch tensors for ``keys``; we store
     numpy arrays, which the upstream evaluation scripts read unchanged).
 
-Every writer goes through :func:`atomic_write` so that a killed run never leaves a half-written file.
+Every writer goes through :mod:`wsss_zoo.fileio` (a new file next to the target, then ``os.replace``),
+so that a killed run never leaves a half-written file and a planted symbolic link is replaced, never
+followed. CAM files are read with :func:`wsss_zoo.safe_pickle.load_npy_dict`, which refuses pickles
+that would run code.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Tuple
 
@@ -26,60 +26,33 @@ import numpy as np
 
 from ..classes import pascal_palette
 from ..errors import DatasetError
+from ..fileio import atomic_save_image, atomic_write
+from ..safe_pickle import load_npy_dict
 
 CAM_STYLES = ("psa", "irn")
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_read_umask()  # read once at import: os.umask is process-wide
-
-
-@contextlib.contextmanager
-def atomic_write(path, suffix: str = ""):
-    """Yield a temporary path next to ``path``; on success rename it over ``path`` (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=str(path.parent))
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_label_png(path) -> np.ndarray:
     """Read a label PNG (palette or grey) as a uint8 HxW index array.
 
     RGB colour masks are refused: their colours are not class ids (convert them with the VOC palette first).
+    Missing, truncated, damaged and oversized files raise :class:`DatasetError` naming the file.
     """
-    from PIL import Image
+    from ..inputs import open_image_file
 
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"label file not found: {path}")
-    try:
-        with Image.open(path) as im:
-            mode = im.mode
-            if mode in ("P", "L"):
-                arr = np.asarray(im)
-            elif mode in ("I", "I;16", "I;16B", "I;16L"):
-                arr = np.asarray(im).astype(np.int64)
-                if arr.size and (arr.min() < 0 or arr.max() > 255):
-                    raise DatasetError(f"{path} holds values outside 0..255; label PNGs hold class ids and 255")
-            else:
-                raise DatasetError(
-                    f"{path} is a {mode} image; label PNGs must be palette ('P') or grey ('L') index images "
-                    "whose values are class ids (0 background, 255 ignore), not colour renderings")
-    except OSError as exc:
-        raise DatasetError(f"cannot read label PNG {path}: {exc}") from exc
+    with open_image_file(path, DatasetError, "label PNG", exif=False, min_side=1) as im:
+        mode = im.mode
+        if mode in ("P", "L"):
+            arr = np.asarray(im)
+        elif mode in ("I", "I;16", "I;16B", "I;16L"):
+            arr = np.asarray(im).astype(np.int64)
+            if arr.size and (arr.min() < 0 or arr.max() > 255):
+                raise DatasetError(f"{path} holds values outside 0..255; label PNGs hold class ids and 255")
+        else:
+            raise DatasetError(
+                f"{path} is a {mode} image; label PNGs must be palette ('P') or grey ('L') index images "
+                "whose values are class ids (0 background, 255 ignore), not colour renderings")
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
@@ -101,9 +74,7 @@ def label_image(label: np.ndarray):
 
 def write_label_png(path, label: np.ndarray) -> None:
     """Atomically write a label map as a palette PNG with the VOC palette."""
-    im = label_image(label)
-    with atomic_write(path, ".png") as tmp:
-        im.save(tmp, format="PNG")
+    atomic_save_image(label_image(label), path, "PNG")
 
 
 def cam_dict(ids, cams, style: str = "psa") -> dict:
@@ -122,9 +93,7 @@ def cam_dict(ids, cams, style: str = "psa") -> dict:
 def write_cam_npy(path, ids, cams, style: str = "psa") -> None:
     """Atomically save the CAM dict (``np.save`` of a pickled dict, as upstream)."""
     data = cam_dict(ids, cams, style)
-    with atomic_write(path, ".npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, data, allow_pickle=True)
+    atomic_write(path, lambda f: np.save(f, data, allow_pickle=True))  # writing our own dict; reads are restricted
 
 
 def read_cam_npy(path) -> Tuple[np.ndarray, np.ndarray]:
@@ -136,19 +105,16 @@ def read_cam_npy(path) -> Tuple[np.ndarray, np.ndarray]:
     and cams of shape (0, 0, 0).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"CAM file not found: {path}")
+    obj = load_npy_dict(path, error=DatasetError, what="CAM dict")
     try:
-        obj = np.load(path, allow_pickle=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a format problem
-        raise DatasetError(f"cannot read CAM file {path}: {exc}") from exc
-    if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
-        obj = obj.item()
-    if not isinstance(obj, dict):
-        raise DatasetError(
-            f"{path} is not a CAM dict (got {type(obj).__name__}); expected np.save of "
-            "{fg_index: HxW} (PSA/SEAM/EPS) or {'keys', 'high_res'} (IRN)")
+        return _cam_arrays(obj, path)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise DatasetError(f"{path} is not a CAM dict of a known layout ({type(exc).__name__}: {str(exc)[:120]}); "
+                           "expected np.save of {fg_index: HxW} (PSA/SEAM/EPS) or {'keys', 'high_res'} (IRN)") \
+            from None
 
+
+def _cam_arrays(obj: dict, path: Path) -> Tuple[np.ndarray, np.ndarray]:
     def _np(v):
         return v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
 
@@ -164,9 +130,10 @@ def read_cam_npy(path) -> Tuple[np.ndarray, np.ndarray]:
         return keys + 1, cams
     if not obj:
         return np.zeros(0, np.int64), np.zeros((0, 0, 0), np.float32)
-    try:
-        keys = sorted(int(k) for k in obj)
-    except (TypeError, ValueError):
-        raise DatasetError(f"{path}: CAM dict keys must be class indices, got {list(obj)[:5]}") from None
+    if not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in obj):
+        raise DatasetError(f"{path}: CAM dict keys must be class indices, got {list(obj)[:5]}")
+    keys = sorted(obj)
     cams = np.stack([_np(obj[k]).astype(np.float32) for k in keys])
+    if cams.ndim != 3:
+        raise DatasetError(f"{path}: CAM maps must be HxW, got shape {cams.shape[1:]}")
     return np.asarray(keys, np.int64) + 1, cams

@@ -48,8 +48,8 @@ def parse_voc_xml(path) -> List[int]:
         raise DatasetError(f"annotation not found: {path}; give --cls-labels FILE (cls_labels.npy) instead")
     try:
         tree = ET.parse(path)
-    except ET.ParseError as exc:
-        raise DatasetError(f"cannot parse {path}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - ParseError, unknown encodings (LookupError, ValueError), OSError
+        raise DatasetError(f"cannot parse {path}: {exc}") from None
     ids = {_NAME_TO_ID[el.text.strip()] for el in tree.iter("name") if el.text and el.text.strip() in _NAME_TO_ID}
     return sorted(ids)
 

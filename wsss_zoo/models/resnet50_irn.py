@@ -9,7 +9,7 @@ Reproduces jiwoon-ahn/irn ``net/resnet50.py``, ``net/resnet50_cam.py`` and ``net
 * state-dict keys are the upstream canonical ones (``resnet50.*``, ``classifier.weight``,
   ``fc_edge*``, ``fc_dp*``, ``mean_shift.running_mean``); the alias sets upstream also writes
   (``stage*``, ``backbone.*``, ``newly_added.*``, ``edge_layers.*``, ``dp_layers.*``,
-  ``fc_dp7.4.*``) are folded by :mod:`wsss_zoo.convert.irn`.
+  ``fc_dp7.4.*``) are folded by the ``irn_cam`` / ``irn_edge`` layout rules at the end of this module.
 """
 from __future__ import annotations
 

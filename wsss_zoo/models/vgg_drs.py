@@ -7,7 +7,7 @@ so the output stride is 8.
 
 Our parameter names are upstream's named attributes (``layer1_conv1.weight``, ``layer1_relu1.fc.0.weight``,
 ``extra_conv4.weight``); upstream also stores every trunk conv under its ``features.N`` index, an
-alias that :mod:`wsss_zoo.convert.drs` folds away using :data:`FEATURES_INDEX`.
+alias that the ``drs_vgg`` layout rules below fold away using :data:`FEATURES_INDEX`.
 """
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ class VGG16DRS(_VGG16D1):
     def init_head_weights(self):
         """Upstream ``_initialize_weights`` on the extra convs and every DRS module: conv weights
         N(0, sqrt(2 / (k*k*out_channels))) and zero bias; controller Linear N(0, 0.01). The trunk is meant
-        to come from ImageNet VGG-16 (:func:`wsss_zoo.convert.drs.imagenet_vgg16_trunk`)."""
+        to come from ImageNet VGG-16 (:func:`imagenet_vgg16_trunk`)."""
         for k in (1, 2, 3, 4):
             conv = getattr(self, f"extra_conv{k}")
             n = conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels

@@ -37,6 +37,7 @@ import torch
 from ..errors import ConfigError, DatasetError
 from ..inputs import load_image, parse_labels
 from ..registry import Preprocess, model_entry
+from ..safe_pickle import load_npy_dict
 from . import settings as S
 from .base import register_pipeline
 from .cam import class_rows, fuse_flip, fuse_passes, model_device, pass_inputs
@@ -142,7 +143,7 @@ def _read_label_table(labels) -> Mapping:
         if not path.is_file():
             raise DatasetError(f"label file not found: {path}")
         if path.suffix == ".npy":
-            return np.load(path, allow_pickle=True).item()
+            return load_npy_dict(path, error=DatasetError, what="label table")
         import json
 
         with open(path, encoding="utf-8") as f:
