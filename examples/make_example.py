@@ -2,9 +2,10 @@
 
 The repository ships no dataset image (VOC/COCO photos have their own terms), so the example is
 drawn here with PIL and numpy: sky, hills, a tree, a road, and a cyclist. Its image-level labels
-are ``bicycle`` and ``person`` (VOC ids 2 and 15; COCO ids 2 and 1).
+are ``bicycle`` and ``person`` (VOC ids 2 and 15; COCO ids 2 and 1). Since the scene is drawn, its
+ground truth is known: ``cyclist_labels.png`` is the label map of the same drawing.
 
-    python examples/make_example.py            # rewrites examples/cyclist.jpg (deterministic)
+    python examples/make_example.py   # rewrites cyclist.jpg and cyclist_labels.png (deterministic)
 """
 from __future__ import annotations
 
@@ -43,8 +44,19 @@ def _background(rng: np.random.Generator) -> Image.Image:
     return canvas
 
 
+# the cyclist's paint colours (RGB) by class: the drawing code below uses each for one class only
+BICYCLE_PAINT = ((30, 30, 32), (170, 170, 176), (120, 120, 126), (196, 36, 42), (25, 25, 25), (60, 60, 60),
+                 (70, 70, 74), (80, 80, 80))
+PERSON_PAINT = ((30, 30, 30), (34, 34, 50), (44, 44, 62), (40, 92, 178), (226, 178, 142), (58, 40, 30), (20, 20, 20))
+
+
 def _scene_layer(size) -> Image.Image:
-    """Road, tree, shadow and the cyclist, drawn supersampled on a transparent layer."""
+    """Road, tree, shadow and the cyclist on a transparent layer, at final resolution (anti-aliased)."""
+    return _scene_drawing(size).resize(size, Image.LANCZOS)
+
+
+def _scene_drawing(size) -> Image.Image:
+    """Road, tree, shadow and the cyclist, drawn SUPERSAMPLE times larger, without anti-aliasing."""
     s = SUPERSAMPLE
     layer = Image.new("RGBA", (size[0] * s, size[1] * s), (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
@@ -96,7 +108,7 @@ def _scene_layer(size) -> Image.Image:
     line((318, 196), (324, 214), 8, skin)  # forearm
     disc((313, 150), 14, skin)
     d.chord(pts((297, 133), (329, 163)), 180, 360, fill=(58, 40, 30, 255))  # hair
-    return layer.resize(size, Image.LANCZOS)
+    return layer
 
 
 def render(seed: int = 7) -> Image.Image:
@@ -109,7 +121,33 @@ def render(seed: int = 7) -> Image.Image:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
+def render_labels() -> np.ndarray:
+    """The drawing's VOC label map [375, 500] uint8: 2 where bicycle paint covers most of a pixel's
+    supersampled block, 15 for the rider, 0 elsewhere, and 255 (ignore) where a block is mixed -- the
+    edge pixels, as VOC marks its object borders void."""
+    drawing = np.asarray(_scene_drawing((WIDTH, HEIGHT)).convert("RGBA"))
+    opaque = drawing[..., 3] == 255
+    votes = []
+    for paints in (BICYCLE_PAINT, PERSON_PAINT):
+        hit = np.zeros(opaque.shape, bool)
+        for colour in paints:
+            hit |= (drawing[..., :3] == colour).all(axis=-1)
+        votes.append((hit & opaque).reshape(HEIGHT, SUPERSAMPLE, WIDTH, SUPERSAMPLE).sum(axis=(1, 3)))
+    bicycle, person = votes
+    labels = np.zeros((HEIGHT, WIDTH), np.uint8)
+    labels[(bicycle + person) > 0] = 255
+    majority = SUPERSAMPLE * SUPERSAMPLE // 2 + 1
+    labels[bicycle >= majority] = 2
+    labels[person >= majority] = 15
+    return labels
+
+
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent / "cyclist.jpg"
+    here = Path(__file__).resolve().parent
+    out = here / "cyclist.jpg"
     render().save(out, quality=88, optimize=True)
     print(f"wrote {out} ({out.stat().st_size // 1024} kB)")
+    from wsss_zoo.data.io import write_label_png  # a VOC palette PNG, like VOC's SegmentationClass files
+
+    write_label_png(here / "cyclist_labels.png", render_labels())
+    print(f"wrote {here / 'cyclist_labels.png'}")

@@ -381,7 +381,9 @@ def _write_outputs(target: Target, command: str, image, labels, result, paths: D
     else:
         write_label_png(paths["data"], result)
         if "viz" in paths:
-            viz.save_png(viz.overlay_mask(image, result, target.dataset), paths["viz"])
+            ids = parse_labels(labels, target.dataset) if labels is not None else None
+            viz.save_png(viz.overlay_mask(image, result, target.dataset, labels=ids,
+                                          note="dense CRF applied (--crf)" if args.crf else None), paths["viz"])
 
 
 def _prepare_out(path) -> Path:

@@ -4,9 +4,17 @@ from cli_support import H, W, png_size, run_cli, run_main
 from PIL import Image
 
 from wsss_zoo.data.io import read_cam_npy
+from wsss_zoo.viz import grid_size
 
-# layout constants documented in wsss_zoo/viz.py (title strip, gap, colour bar, row labels)
-TITLE, GAP, BAR, ROW_LABEL = 22, 6, 46, 22
+# layout constants of cam_figure documented in wsss_zoo/viz.py (title strip, gap, colour bar)
+TITLE, GAP, BAR = 22, 6, 46
+
+
+def assert_overlay_size(path):
+    """The overlay is the image plus a legend strip to its right (taller than this small image: the strip's
+    text needs more than 48 px)."""
+    height, width = png_size(path)
+    assert height >= H and width > W
 
 
 def test_cam_of_a_network_on_one_image(images, weights, tmp_path):
@@ -45,7 +53,7 @@ def test_pseudo_mask_on_one_image(images, irn_weights, tmp_path):
         assert im.mode == "P" and im.size == (W, H)
         mask = np.asarray(im)
     assert set(np.unique(mask).tolist()) <= {0, 2, 15, 255}
-    assert png_size(tmp_path / "b_overlay.png") == (H, W)
+    assert_overlay_size(tmp_path / "b_overlay.png")
 
 
 def test_pseudo_mask_on_a_folder_resumes_and_reports_a_broken_image(images, irn_weights, tmp_path, capsys):
@@ -76,7 +84,7 @@ def test_segment_on_an_image_and_a_folder(images, weights, tmp_path):
     proc = run_cli("segment", "drs_deeplabv2_resnet101_voc", root / "a.jpg", "--out", tmp_path / "one", *w)
     assert proc.returncode == 0, proc.stderr
     assert png_size(tmp_path / "one" / "a.png") == (H, W)
-    assert png_size(tmp_path / "one" / "a_overlay.png") == (H, W)
+    assert_overlay_size(tmp_path / "one" / "a_overlay.png")
     proc = run_cli("segment", "drs_deeplabv2_resnet101_voc", root, "--out", tmp_path / "many", *w)
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in (tmp_path / "many").iterdir())
@@ -96,9 +104,8 @@ def test_compare_grid(images, weights, tmp_path):
                    *_named(weights, "cda_irn_resnet50_voc", "cda_irn_edge_resnet50_voc", "drs_deeplabv2_resnet101_voc"),
                    "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
-    cell_h = round(H * 80 / W)  # 60
-    # row labels, input column + 3 columns of 80 px, 2 title strips, CAM and mask rows
-    assert png_size(out) == (2 * TITLE + 2 * (cell_h + GAP) + GAP, ROW_LABEL + 4 * (80 + GAP) + GAP)
+    # 3 columns of 80 px after the input column, CAM and mask rows
+    assert png_size(out) == grid_size((H, W), 3, 2, 80)
 
 
 def test_compare_leaves_out_a_method_without_weights(images, weights, tmp_path, capsys):
@@ -110,4 +117,26 @@ def test_compare_leaves_out_a_method_without_weights(images, weights, tmp_path, 
                             "--weights", f"cda_irn_voc:irn={weights['cda_irn_edge_resnet50_voc']}")
     assert code == 3, err
     assert "eps_voc left out" in err and "offline" in err
-    assert png_size(out) == (2 * TITLE + 1 * (H + GAP) + GAP, ROW_LABEL + 2 * (64 + GAP) + GAP)
+    assert png_size(out) == grid_size((H, W), 1, 1, 64)  # one column, the mask row only
+
+
+def test_overlay_of_an_all_background_mask_says_so(tmp_path):
+    """A mask the CRF (or a weak CAM) emptied: the overlay's legend strip warns in red and names --crf."""
+    from types import SimpleNamespace
+
+    from wsss_zoo.cli_images import Target, _write_outputs
+    from wsss_zoo.registry import pipeline_entry
+
+    image = np.full((H, W, 3), 120, np.uint8)
+    target = Target("eps_voc", "pipeline", None, pipeline_entry("eps_voc"), "single")
+    pictures = {}
+    for crf in (False, True):
+        paths = {"data": tmp_path / f"{crf}.png", "viz": tmp_path / f"{crf}_overlay.png"}
+        _write_outputs(target, "pseudo-mask", image, "bicycle,person", np.zeros((H, W), np.uint8), paths,
+                       SimpleNamespace(crf=crf))
+        pictures[crf] = np.asarray(Image.open(paths["viz"]).convert("RGB")).astype(int)
+    for picture in pictures.values():
+        strip = picture[:, W:]
+        assert ((strip[..., 0] > 140) & (strip[..., 1] < 90) & (strip[..., 2] < 90)).any()  # red warning
+        assert (picture[:H, :W] == 120).all()  # the image itself is left as it is
+    assert not np.array_equal(pictures[True], pictures[False])  # the CRF note
