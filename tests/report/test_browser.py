@@ -11,7 +11,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import ReportParser, cell, reference_class_numbers
+from report_support import ReportParser, cell, reference_class_numbers
 from PIL import Image
 
 from wsss_zoo import evaluate

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import (cam_labels_by_pixel, cell, parse_report, reference_class_numbers, reference_counts,
+from report_support import (cam_labels_by_pixel, cell, parse_report, reference_class_numbers, reference_counts,
                       reference_image_iou)
 
 from wsss_zoo import evaluate

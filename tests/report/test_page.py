@@ -3,7 +3,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import parse_report
+from report_support import parse_report
 
 from wsss_zoo.report import GalleryItem, ImageStats, ReportContext, RunReport, render_report, write_html
 

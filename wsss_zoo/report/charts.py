@@ -112,11 +112,14 @@ def sweep_chart(curves: Sequence[Tuple[str, Sequence[float], Sequence[Optional[f
            f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
            f'<text x="0" y="14" class="ct">{escape(title)}</text>',
            f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="frame"/>']
-    for i in range(5):
-        t = x0 + (x1 - x0) * i / 4
-        v = y0 + (y1 - y0) * i / 4
+    swept = sorted(set(xs))
+    x_ticks = [swept[round(i * (len(swept) - 1) / 4)] for i in range(5)] if len(swept) >= 5 else swept
+    for t in dict.fromkeys(x_ticks):   # ticks at swept thresholds
         out.append(f'<text x="{px(t):.1f}" y="{height - bottom + 14}" class="tick" text-anchor="middle">{t:.2f}'
-                   f'</text><text x="{left - 4}" y="{py(v) + 3:.1f}" class="tick" text-anchor="end">{v:.1f}</text>'
+                   '</text>')
+    for i in range(5):
+        v = y0 + (y1 - y0) * i / 4
+        out.append(f'<text x="{left - 4}" y="{py(v) + 3:.1f}" class="tick" text-anchor="end">{v:.1f}</text>'
                    f'<line x1="{left}" y1="{py(v):.1f}" x2="{left + pw}" y2="{py(v):.1f}" class="grid"/>')
     out.append(f'<text x="{left + pw / 2}" y="{height - 4}" class="tick" text-anchor="middle">background threshold'
                f'</text>')
