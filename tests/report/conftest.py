@@ -2,13 +2,18 @@
 import numpy as np
 import pytest
 
-from fixtures.datasets import make_voc_tree
+from fixtures.datasets import make_coco_tree, make_voc_tree
 from wsss_zoo.data.io import write_cam_npy, write_label_png
 
 
 @pytest.fixture(scope="session")
 def voc_tree(tmp_path_factory):
     return make_voc_tree(tmp_path_factory.mktemp("report_voc"))
+
+
+@pytest.fixture(scope="session")
+def coco_tree(tmp_path_factory):
+    return make_coco_tree(tmp_path_factory.mktemp("report_coco"), layout="eps")
 
 
 def perturbed(mask: np.ndarray, rng, flip: float, invalid: float = 0.0) -> np.ndarray:

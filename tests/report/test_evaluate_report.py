@@ -11,7 +11,7 @@ from report_support import (cam_labels_by_pixel, cell, parse_report, reference_c
 
 from wsss_zoo import evaluate
 from wsss_zoo.data import open_dataset
-from wsss_zoo.data.io import read_cam_npy, read_label_png
+from wsss_zoo.data.io import read_cam_npy, read_label_png, write_label_png
 from wsss_zoo.errors import ConfigError
 
 N = 21
@@ -177,3 +177,19 @@ def test_report_replaces_a_link_instead_of_writing_through_it(voc_tree, pred_dir
     assert victim.read_text() == "keep me"
     assert not link.is_symlink() and link.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left behind
+
+
+def test_coco_report_has_81_classes_and_eps_drops_invalid_predictions(coco_tree, tmp_path):
+    ds = open_dataset("coco", coco_tree.root, "train")
+    rng = np.random.default_rng(1)
+    for image_id in ds.ids:
+        pred = coco_tree.masks[image_id].copy()
+        pred[rng.random(pred.shape) < 0.2] = 255          # out-of-range predictions: EPS does not count them
+        write_label_png(tmp_path / "pred" / f"{image_id}.png", pred)
+    res = evaluate.evaluate_folder(ds, tmp_path / "pred", convention="eps", report=tmp_path / "r.html",
+                                   report_images=1)
+    assert res.miou == 100.0
+    page = parse_report(tmp_path / "r.html")
+    assert len(page.table_rows) == 81 and len(page.scripts["cm-data-0"]["cols"]) == 81
+    names = page.scripts["report-data"]["classes"]
+    assert names[80] == "toothbrush" and f">{names[80]}</text>" in (tmp_path / "r.html").read_text()

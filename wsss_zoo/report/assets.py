@@ -42,7 +42,7 @@ code{background:var(--soft);padding:1px 4px;border-radius:3px;word-break:break-a
 .cm{position:relative;display:inline-block}
 .cm-grid{display:grid}
 .cm-img{image-rendering:pixelated;display:block;cursor:crosshair}
-.cm svg text{font:10px system-ui,sans-serif;fill:var(--fg)}
+.cm svg{font-family:system-ui,sans-serif;font-size:10px}.cm svg text{fill:var(--fg)}
 #cm-tip{position:fixed;pointer-events:none;background:#1d2330;color:#fff;padding:4px 8px;border-radius:4px;
  font-size:12px;display:none;z-index:5}
 .note{color:var(--muted);font-size:12.5px;max-width:980px}

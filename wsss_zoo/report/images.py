@@ -1,8 +1,8 @@
 """Pictures embedded in the report: thumbnails, colour label maps, error maps, the confusion heat map.
 
 Every picture becomes a ``data:`` URI (PNG for label maps and the heat map, JPEG for photographs), so
-the HTML file needs nothing else. Label maps use the VOC palette of :func:`wsss_zoo.viz.colorize`
-(255 = VOC's void colour).
+the HTML file needs nothing else. Label maps are palette PNGs in the VOC colours
+(:func:`wsss_zoo.data.io.label_image`; 255 is VOC's void colour).
 """
 from __future__ import annotations
 
@@ -13,21 +13,28 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image
 
+from ..data.io import label_image
 from ..viz import colormap
 
 #: Colour of wrongly predicted pixels in the error map.
 ERROR_RGB = (230, 30, 60)
 
 
+def _uri(im: Image.Image, fmt: str, **options) -> str:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **options)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def data_uri(picture: np.ndarray, fmt: str = "PNG", quality: int = 85) -> str:
     """``data:image/png;base64,...`` (or JPEG) of an RGB uint8 array."""
-    buf = io.BytesIO()
     im = Image.fromarray(np.ascontiguousarray(picture, dtype=np.uint8))
-    if fmt == "JPEG":
-        im.save(buf, format="JPEG", quality=quality)
-    else:
-        im.save(buf, format="PNG", optimize=True)
-    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return _uri(im, "JPEG", quality=quality) if fmt == "JPEG" else _uri(im, "PNG")
+
+
+def label_uri(label: np.ndarray) -> str:
+    """A label map as a palette PNG ``data:`` URI in the VOC colours (small and quick to encode)."""
+    return _uri(label_image(label), "PNG")
 
 
 def thumb_size(shape: Tuple[int, int], longest: int) -> Tuple[int, int]:
@@ -76,5 +83,6 @@ def heat_map(values: np.ndarray, cell: int, cmap: str = "Blues") -> np.ndarray:
 
 
 def heat_cell(n_rows: int, n_cols: Optional[int] = None, target: int = 440) -> int:
-    """Pixels per heat-map cell so that the map is about ``target`` pixels wide (at least 4)."""
-    return max(4, target // max(n_rows, n_cols or n_rows, 1))
+    """Pixels per heat-map cell: the map about ``target`` pixels wide, but at least 8 so that every row and
+    column keeps a readable label (COCO's 81 classes: about 650 pixels)."""
+    return max(8, target // max(n_rows, n_cols or n_rows, 1))

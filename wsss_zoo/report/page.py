@@ -17,7 +17,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from . import assets, charts, images
-from ..viz import colorize
 from .stats import ImageStats, class_rows, row_normalised
 
 #: Longer side of the gallery pictures on the page (CSS pixels; small pictures are scaled up).
@@ -217,15 +216,16 @@ def _confusion(ctx: ReportContext, runs: Sequence[RunReport]) -> str:
         label_w, label_h = 112, 96
         row_svg = "".join(f'<text x="{label_w - 4}" y="{(r + 0.5) * cell:.1f}" text-anchor="end" '
                           f'dominant-baseline="middle">{escape(name)}</text>'
-                          for r, name in enumerate(ctx.classes)) if cell >= 8 else ""
+                          for r, name in enumerate(ctx.classes))
         col_svg = "".join(f'<text transform="translate({(c + 0.5) * cell + 3:.1f},{label_h - 4}) rotate(-60)">'
-                          f'{escape(name)}</text>' for c, name in enumerate(cols)) if cell >= 8 else ""
+                          f'{escape(name)}</text>' for c, name in enumerate(cols))
         uri = images.data_uri(images.heat_map(norm, cell))
         title = f"<h3>{escape(run.name)}</h3>" if len(runs) > 1 else ""
+        font = f' style="font-size:{min(10, cell)}px"' if cell < 11 else ""
         blocks.append(
             f'<div class="cm">{title}<div class="cm-grid" style="grid-template-columns:{label_w}px {w}px">'
-            f'<div></div><svg width="{w}" height="{label_h}">{col_svg}</svg>'
-            f'<svg width="{label_w}" height="{h}">{row_svg}</svg>'
+            f'<div></div><svg width="{w}" height="{label_h}"{font}>{col_svg}</svg>'
+            f'<svg width="{label_w}" height="{h}"{font}>{row_svg}</svg>'
             f'<img class="cm-img" alt="confusion matrix {escape(run.name)}" src="{uri}" width="{w}" height="{h}" '
             f'data-cell="{cell}" data-src="cm-data-{i}"></div></div>')
         payload = {"rows": list(ctx.classes), "cols": cols, "norm": np.round(norm, 5).tolist(),
@@ -299,9 +299,9 @@ def _gallery(ctx: ReportContext, runs: Sequence[RunReport], items: Sequence[Gall
     cards = []
     for item in items:
         panels = [("image", images.data_uri(item.image, "JPEG"), ""),
-                  ("ground truth", images.data_uri(colorize(item.gt)), "lab")]
+                  ("ground truth", images.label_uri(item.gt), "lab")]
         for name, pred in zip(names, item.preds):
-            panels.append((f"prediction {name}" if compare else "prediction", images.data_uri(colorize(pred)), "lab"))
+            panels.append((f"prediction {name}" if compare else "prediction", images.label_uri(pred), "lab"))
         if not compare:
             drop = ctx.convention.get("pred_out_of_range") == "drop"
             panels.append(("errors", images.data_uri(images.error_map(item.image, item.gt, item.preds[0], n,
