@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import math
 import os
 import re
 import shlex
@@ -145,7 +144,8 @@ def collect_rows(registry: Optional[dict] = None) -> List[Row]:
 
 
 # --------------------------------------------------------------------------- protocol of a row
-#: What the segmentation recipes see (wsss_zoo/pipelines/segment.py): kazuto1011 ``main.py test`` MSC, VainF ``eval.py``.
+#: What the segmentation recipes see (wsss_zoo/pipelines/segment.py): kazuto1011 ``main.py test`` MSC,
+#: VainF ``eval.py``.
 SEGMENT_VIEWS = {"deeplabv2": "MSC 1, 0.5, 0.75 (max fusion), no flip",
                  "deeplabv3plus": "single scale, no flip"}
 
@@ -335,8 +335,10 @@ def train_command(recipe: str, seed: int, out: Path, row: Row, opts: "Options") 
 
 def _chain_inputs(recipe: str) -> List[str]:
     """Inputs of ``recipe`` that an earlier training stage writes (``out:``): such rows need a stage chain."""
-    from training.recipes import get_recipe  # the repository's training/ (ROOT is on sys.path)
-
+    try:
+        from training.recipes import get_recipe  # the repository's training/ (ROOT is on sys.path)
+    except ImportError as exc:
+        raise LookupError(f"--train needs the repository's training/ package: {exc}") from None
     return [i.name for i in get_recipe(recipe).inputs if i.default.startswith("out:")]
 
 
@@ -630,7 +632,8 @@ def format_markdown(rows: Sequence[Row], *, tolerance: float, limit: Optional[in
     """The rows as a Markdown table (protocol next to the numbers), then each row's upstream protocol."""
     out = ["# Reported vs reproduced", "",
            f"Tolerance ±{tolerance:g} mIoU" + (f"; first {limit} images per row (partial)" if limit else "") + ".", "",
-           "| row | split (images) | CRF | scales / flips | evaluator | precision | reported | reproduced | Δ | status |",
+           "| row | split (images) | CRF | scales / flips | evaluator | precision | reported | reproduced | Δ "
+           "| status |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p = r.protocol

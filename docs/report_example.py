@@ -137,7 +137,8 @@ _OFFSETS = ("<script>document.title = JSON.stringify(Array.prototype.map.call(do
 def _chromium(browser: str, html: Path, *args: str) -> str:
     profile = html.parent / "chromium-profile"
     try:
-        return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                               "--disable-background-networking",
                                "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
                                f"--user-data-dir={profile}", "--virtual-time-budget=5000", *args, html.as_uri()],
                               check=True, capture_output=True, text=True).stdout

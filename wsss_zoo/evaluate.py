@@ -25,7 +25,7 @@ from .classes import CLASS_LISTS
 from .data import add_dataset_arguments, dataset_from_args, read_cam_npy, read_label_png
 from .data.transforms import crop_val_label
 from .errors import ConfigError, DatasetError, WsssZooError
-from .metrics import CamThresholdSweep, ConfusionMatrix, get_convention, match_size, nan_mean, cam_to_labels
+from .metrics import CamThresholdSweep, ConfusionMatrix, cam_to_labels, get_convention, match_size, nan_mean
 from .report.page import RunReport
 from .report.stats import ImageStats, SweepImage
 

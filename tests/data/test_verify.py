@@ -198,7 +198,8 @@ def test_protocols_of_real_rows_agree_with_the_records(verify):
     assert "MSC 1, 0.5, 0.75" in p["scales"] and "(1, 0.5, 0.75)" in drs.upstream_protocol
     eps = rows["eps_voc/pseudo_mask/train"]
     p = verify.describe_protocol(eps, verify.PROTOCOLS[(eps.name, eps.stage)])
-    assert p["scales"] == "cam: 0.5, 1, 1.5, 2 + flips" and "scales (0.5, 1.0, 1.5, 2.0) + flips" in eps.upstream_protocol
+    assert p["scales"] == "cam: 0.5, 1, 1.5, 2 + flips"
+    assert "scales (0.5, 1.0, 1.5, 2.0) + flips" in eps.upstream_protocol
     assert p["evaluator"].endswith("GT SegmentationClassAug") and "SegmentationClassAug" in eps.upstream_protocol
     seam = rows["sbnet_resnet38_voc/cam/train"]
     p = verify.describe_protocol(seam, verify.PROTOCOLS[(seam.name, seam.stage)])

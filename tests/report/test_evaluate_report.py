@@ -125,6 +125,10 @@ def test_cam_folder_report_at_the_best_threshold(voc_tree, pred_dirs, tmp_path):
     assert 'id="sweep"' in html and f"best {res.threshold:.2f}: {res.miou:.2f}" in html
     worst = min(range(len(pairs)), key=lambda k: reference_image_iou(*pairs[k], N))
     assert [c["data-id"] for c in page.cards if "worst" in c["data-tags"].split()] == [ds.ids[worst]]
+    # a swept value that 6 decimals cannot hold still marks its point
+    third = evaluate.evaluate_folder(ds, pred_dirs["cam"], thresholds=[1 / 3, 2 / 3], convention="irn",
+                                     report=tmp_path / "third.html", report_images=0)
+    assert f"best {third.threshold:.2f}: {third.miou:.2f}" in (tmp_path / "third.html").read_text()
 
 
 def test_two_folders_give_a_comparison(voc_tree, pred_dirs, tmp_path, capsys):

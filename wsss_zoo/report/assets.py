@@ -55,7 +55,8 @@ code{background:var(--soft);padding:1px 4px;border-radius:3px;word-break:break-a
 .panels div{text-align:center;font-size:11px;color:var(--muted)}
 .panels img{display:block}.panels img.lab{image-rendering:pixelated}
 .card figcaption{font-size:12px;margin-top:6px;max-width:700px}
-.badge{display:inline-block;border-radius:3px;padding:0 5px;margin-right:4px;font-size:11px;color:#fff;background:#6b7385}
+.badge{display:inline-block;border-radius:3px;padding:0 5px;margin-right:4px;font-size:11px;color:#fff;
+ background:#6b7385}
 .badge.worst{background:#c8324b}.badge.best{background:#2e8b57}.badge.differ{background:#7a4fc0}
 footer{color:var(--muted);font-size:12px;padding:10px 28px 30px}
 """
@@ -132,7 +133,8 @@ JS = r"""
       var s = kv[1].split(':'), table = document.getElementById(s[0]);
       if (!table) return;
       var ths = table.tHead.rows[0].cells;
-      for (var i = 0; i < ths.length; i++) if (ths[i].getAttribute('data-key') === s[1]) sortTable(table, i, s[2] || 'desc');
+      for (var i = 0; i < ths.length; i++)
+        if (ths[i].getAttribute('data-key') === s[1]) sortTable(table, i, s[2] || 'desc');
     } else if (kv[0] === 'class' && select){
       for (var j = 0; j < select.options.length; j++)
         if (select.options[j].getAttribute('data-name') === kv[1]) select.value = select.options[j].value;

@@ -77,7 +77,6 @@ class ReportContext:
     command: str = ""
     versions: Dict[str, str] = field(default_factory=dict)
     created: str = ""
-    notes: List[str] = field(default_factory=list)
 
 
 def _pct(value: Optional[float], digits: int = 2) -> str:
@@ -134,8 +133,7 @@ def _summary(ctx: ReportContext, runs: Sequence[RunReport]) -> str:
             ("size mismatch", escape(SIZE_TEXT.get(conv.get("size_mismatch", ""), "")))]
     if conv.get("view"):
         rows.append(("ground truth view", escape(conv["view"])))
-    rows += [
-            ("ground truth", f"<code>{escape(ctx.gt_dir)}</code>")]
+    rows.append(("ground truth", f"<code>{escape(ctx.gt_dir)}</code>"))
     for i, run in enumerate(runs):
         r = run.result
         label = "predictions" + (f" ({escape(run.name)})" if len(runs) > 1 else "")
@@ -151,7 +149,7 @@ def _summary(ctx: ReportContext, runs: Sequence[RunReport]) -> str:
     rows.append(("versions", escape(", ".join(f"{k} {v}" for k, v in ctx.versions.items()))))
     if ctx.created:
         rows.append(("written", escape(ctx.created)))
-    warnings = [w for run in runs for w in run.result.get("warnings", [])] + list(ctx.notes)
+    warnings = dict.fromkeys(w for run in runs for w in run.result.get("warnings", []))
     kv = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     warn = "".join(f'<p class="warn">warning: {escape(w)}</p>' for w in warnings)
     return (f'<section id="summary"><h2>Summary</h2><div class="two">{"".join(blocks)}</div>{warn}'
@@ -170,10 +168,11 @@ def _class_table(ctx: ReportContext, runs: Sequence[RunReport]) -> str:
                                                               ("recall", "recall"), ("gt_share", "GT share"),
                                                               ("pred_share", "predicted share"))]
     else:
-        head += ['<th data-key="iou_a">IoU 1</th>', '<th data-key="iou_b">IoU 2</th>',
-                 '<th data-key="delta">&Delta; IoU</th>', '<th data-key="precision_a">precision 1</th>',
-                 '<th data-key="precision_b">precision 2</th>', '<th data-key="recall_a">recall 1</th>',
-                 '<th data-key="recall_b">recall 2</th>', '<th data-key="gt_share">GT share</th>']
+        a, b = (escape(r.name) for r in runs)
+        head += [f'<th data-key="iou_a">IoU {a}</th>', f'<th data-key="iou_b">IoU {b}</th>',
+                 '<th data-key="delta">&Delta; IoU</th>', f'<th data-key="precision_a">precision {a}</th>',
+                 f'<th data-key="precision_b">precision {b}</th>', f'<th data-key="recall_a">recall {a}</th>',
+                 f'<th data-key="recall_b">recall {b}</th>', '<th data-key="gt_share">GT share</th>']
     body = []
     for c, name in enumerate(ctx.classes):
         rs = [t[c] for t in tables]
@@ -242,8 +241,9 @@ def _sweep(runs: Sequence[RunReport]) -> str:
     for run in runs:
         sweep = run.result.get("sweep") or {}
         ts, ms = sweep.get("thresholds") or [], sweep.get("miou") or []
-        if len(ts) > 1 and run.result.get("threshold") is not None:
-            curves.append((run.name, ts, ms, ts.index(run.result["threshold"])))
+        best = run.result.get("threshold")
+        if len(ts) > 1 and best is not None:  # the JSON rounds the swept values to 6 decimals
+            curves.append((run.name, ts, ms, min(range(len(ts)), key=lambda i: abs(ts[i] - best))))
     if not curves:
         return ""
     legend = f'<p class="note">{charts.legend([c[0] for c in curves])}</p>' if len(curves) > 1 else ""
