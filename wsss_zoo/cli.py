@@ -257,8 +257,10 @@ refuses networks whose license does not allow re-hosting (EPS and RIB publish no
     "eval": """examples:
   wsss-zoo eval --pred masks/ --voc-root data/VOCdevkit/VOC2012 --split train
   wsss-zoo eval --pred cams/ --voc-root data/VOCdevkit/VOC2012 --split train --threshold 0.05:0.50:0.01
+  wsss-zoo eval --pred masks/ --voc-root data/VOCdevkit/VOC2012 --split train --report report.html
+  wsss-zoo eval --pred fp32/ --pred bf16/ --voc-root data/VOCdevkit/VOC2012 --split train --report diff.html
 
-conventions (--convention) and dataset layouts: docs/datasets.md""",
+conventions (--convention) and dataset layouts: docs/datasets.md; the HTML report: docs/report.md""",
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +26,9 @@ from .data import add_dataset_arguments, dataset_from_args, read_cam_npy, read_l
 from .data.transforms import crop_val_label
 from .errors import ConfigError, DatasetError, WsssZooError
 from .fileio import atomic_write_text
-from .metrics import CamThresholdSweep, ConfusionMatrix, get_convention, match_size
+from .metrics import CamThresholdSweep, ConfusionMatrix, cam_to_labels, get_convention, match_size, nan_mean
+from .report.page import RunReport
+from .report.stats import ImageStats, SweepImage
 
 
 @dataclass
@@ -47,6 +50,11 @@ class EvalResult:
     threshold: Optional[float] = None
     sweep: Optional[dict] = None
     warnings: List[str] = field(default_factory=list)
+    #: per-class precision TP / predicted and recall TP / GT in percent (null where undefined) and their means
+    precision: List[Optional[float]] = field(default_factory=list)
+    recall: List[Optional[float]] = field(default_factory=list)
+    mean_precision: Optional[float] = None
+    mean_recall: Optional[float] = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -84,14 +92,12 @@ def _check_complete(pred_dir: Path, ids: Sequence[str], ext: str) -> None:
                            f"(first: {', '.join(missing[:3])}); generate them or evaluate a --split-file subset")
 
 
-def evaluate_folder(dataset, pred_dir, *, convention="standard", kind: str = "auto", thresholds=None,
-                    crop_val: Optional[int] = None, progress: bool = False) -> EvalResult:
-    """Evaluate ``pred_dir`` on every id of ``dataset`` with an upstream ``convention``.
+def _not_counted(gt: np.ndarray, n: int) -> int:
+    """GT pixels that no convention counts (255 ignore, or values outside 0..n-1)."""
+    return int(gt.size - np.count_nonzero(gt < n))
 
-    ``thresholds``: background thresholds for CAM predictions (default: the convention's; several =
-    sweep, the best is reported). ``crop_val``: compare on VainF ``--crop_val`` views of the GT.
-    """
-    conv = get_convention(convention)
+
+def _evaluate(dataset, pred_dir, conv, kind, thresholds, crop_val, progress, collect: bool):
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise DatasetError(f"prediction folder {pred_dir} does not exist")
@@ -99,6 +105,8 @@ def evaluate_folder(dataset, pred_dir, *, convention="standard", kind: str = "au
     if not ids:
         raise DatasetError("the split has no images")
     kind = detect_kind(pred_dir, ids) if kind == "auto" else kind
+    if kind not in ("label", "cam"):
+        raise ConfigError(f"kind must be label, cam or auto, got {kind!r}")
     _check_complete(pred_dir, ids, ".png" if kind == "label" else ".npy")
     n = dataset.num_classes
     iterator = ids
@@ -106,44 +114,127 @@ def evaluate_folder(dataset, pred_dir, *, convention="standard", kind: str = "au
         from tqdm import tqdm
 
         iterator = tqdm(ids, desc="eval", unit="img")
+    per_image = []
     if kind == "label":
         cm = ConfusionMatrix(n, pred_out_of_range=conv.pred_out_of_range)
         for image_id in iterator:
-            gt = dataset.gt(image_id)
-            if crop_val:
-                gt = crop_val_label(gt, crop_val)
-            pred = read_label_png(pred_dir / f"{image_id}.png")
-            cm.update(gt, match_size(pred, gt.shape, conv.size_mismatch, f"prediction {image_id}"))
+            gt = _gt_view(dataset, image_id, crop_val)
+            pred = match_size(read_label_png(pred_dir / f"{image_id}.png"), gt.shape, conv.size_mismatch,
+                              f"prediction {image_id}")
+            if not collect:
+                cm.update(gt, pred)
+                continue
+            one = ConfusionMatrix(n, pred_out_of_range=conv.pred_out_of_range)
+            one.update(gt, pred)
+            cm.merge(one)
+            invalid = int(np.count_nonzero((gt < n) & (pred >= n)))  # counted GT, out-of-range prediction
+            per_image.append(ImageStats.from_matrix(image_id, one.matrix, one.missed, ignored=_not_counted(gt, n),
+                                                    invalid=invalid))
         result_cm, threshold, sweep = cm, None, None
-    elif kind == "cam":
+    else:
         ts = list(thresholds) if thresholds else list(conv.cam_thresholds or (0.15,))
         sw = CamThresholdSweep(n, ts)
         for image_id in iterator:
             gt = dataset.gt(image_id)
-            ids_k, cams = read_cam_npy(pred_dir / f"{image_id}.npy")
-            if cams.shape[0] and cams.shape[1:] != gt.shape:
-                if conv.size_mismatch != "crop":
-                    raise DatasetError(f"CAM {image_id} is {cams.shape[1]}x{cams.shape[2]} but the ground truth "
-                                       f"is {gt.shape[0]}x{gt.shape[1]}")
-                cams = np.stack([match_size(c, gt.shape, "crop") for c in cams])
-            sw.update(gt, cams, ids_k)
+            ids_k, cams = _cam_view(pred_dir, image_id, gt.shape, conv)
+            counts = sw.update(gt, cams, ids_k)
+            if collect:
+                per_image.append(SweepImage.from_counts(image_id, counts, n, ignored=_not_counted(gt, n)))
         res = sw.results(conv.mean)
         result_cm, threshold = res.best_matrix, res.best_threshold
         sweep = {"thresholds": [round(t, 6) for t in res.thresholds],
                  "miou": [None if math.isnan(m) else round(m * 100, 4) for m in res.mious]}
-    else:
-        raise ConfigError(f"kind must be label, cam or auto, got {kind!r}")
+        per_image = [s.at(res.best_index) for s in per_image]
     warnings = []
     if result_cm.gt_out_of_range:
         warnings.append(f"{result_cm.gt_out_of_range} GT pixels hold values >= {n} other than 255 and were ignored; "
                         "is this the right dataset/class count?")
     gt_dir = str(getattr(dataset, "gt_dir", "") or Path(dataset.gt_path(ids[0])).parent)
-    return EvalResult(
+    result = EvalResult(
         miou=round(result_cm.miou(conv.mean) * 100, 4), iou=_percent(result_cm.iou()), n_images=len(ids),
         classes=list(CLASS_LISTS[dataset.name]), convention=conv.name, mean=conv.mean, dataset=dataset.name,
         split=dataset.split, gt_dir=gt_dir, pred_dir=str(pred_dir), kind=kind,
         pixel_accuracy=round(result_cm.pixel_accuracy() * 100, 4), threshold=threshold, sweep=sweep,
-        warnings=warnings)
+        warnings=warnings, precision=_percent(result_cm.precision()), recall=_percent(result_cm.recall()),
+        mean_precision=_percent([nan_mean(result_cm.precision())])[0],
+        mean_recall=_percent([nan_mean(result_cm.recall())])[0])
+    details = RunReport(str(pred_dir), result.to_json(), result_cm.matrix.copy(), result_cm.missed.copy(), per_image,
+                        sum(s.ignored for s in per_image), sum(s.invalid for s in per_image))
+    return result, details
+
+
+def _gt_view(dataset, image_id: str, crop_val: Optional[int]) -> np.ndarray:
+    gt = dataset.gt(image_id)
+    return crop_val_label(gt, crop_val) if crop_val else gt
+
+
+def _cam_view(pred_dir: Path, image_id: str, shape, conv):
+    """CAM maps of one image at the GT size (cropped when the convention crops, else an error)."""
+    ids_k, cams = read_cam_npy(pred_dir / f"{image_id}.npy")
+    if cams.shape[0] and cams.shape[1:] != tuple(shape):
+        if conv.size_mismatch != "crop":
+            raise DatasetError(f"CAM {image_id} is {cams.shape[1]}x{cams.shape[2]} but the ground truth "
+                               f"is {shape[0]}x{shape[1]}")
+        cams = np.stack([match_size(c, shape, "crop") for c in cams])
+    return ids_k, cams
+
+
+def evaluate_folder(dataset, pred_dir, *, convention="standard", kind: str = "auto", thresholds=None,
+                    crop_val: Optional[int] = None, progress: bool = False, report=None,
+                    report_images: int = 8, command: Optional[str] = None) -> EvalResult:
+    """Evaluate ``pred_dir`` on every id of ``dataset`` with an upstream ``convention``.
+
+    ``thresholds``: background thresholds for CAM predictions (default: the convention's; several =
+    sweep, the best is reported). ``crop_val``: compare on VainF ``--crop_val`` views of the GT.
+    ``report``: also write the HTML report there (docs/report.md), its gallery showing the
+    ``report_images`` worst and best images; ``command`` is the command line it names (default: this call).
+    """
+    return evaluate_folders(dataset, [pred_dir], convention=convention, kind=kind, thresholds=thresholds,
+                            crop_val=crop_val, progress=progress, report=report, report_images=report_images,
+                            command=command)[0]
+
+
+def evaluate_folders(dataset, pred_dirs: Sequence, *, names: Optional[Sequence[str]] = None,
+                     convention="standard", kind: str = "auto", thresholds=None, crop_val: Optional[int] = None,
+                     progress: bool = False, report=None, report_images: int = 8,
+                     command: Optional[str] = None) -> List[EvalResult]:
+    """:func:`evaluate_folder` for one or two prediction folders (e.g. two methods, or fp32 and bf16
+    outputs); with two, ``report`` compares them: per-class differences and the images where they
+    differ most. ``names`` label the runs in the report (default: the folder names)."""
+    conv = get_convention(convention)
+    pred_dirs = list(pred_dirs)
+    if not pred_dirs:
+        raise ConfigError("give at least one prediction folder")
+    if report is not None and len(pred_dirs) > 2:
+        raise ConfigError(f"a report shows one prediction folder or compares two, not {len(pred_dirs)}")
+    collect = report is not None
+    runs = [_evaluate(dataset, d, conv, kind, thresholds, crop_val, progress, collect) for d in pred_dirs]
+    if collect:
+        from .report.build import write_eval_report
+
+        def load_prediction(run: int, image_id: str, shape) -> np.ndarray:
+            result = runs[run][0]
+            if result.kind == "label":
+                pred = match_size(read_label_png(Path(result.pred_dir) / f"{image_id}.png"), shape,
+                                  conv.size_mismatch, f"prediction {image_id}")
+                # shown as counted: IRN's evaluator turns out-of-range predictions into background
+                return np.where(pred >= dataset.num_classes, 0, pred).astype(np.uint8) \
+                    if conv.pred_out_of_range == "background" else pred
+            ids_k, cams = _cam_view(Path(result.pred_dir), image_id, shape, conv)
+            return cam_to_labels(cams, ids_k, result.threshold)
+
+        write_eval_report(report, dataset, [d for _, d in runs], conv, load_prediction, names=names,
+                          crop_val=crop_val, k=report_images,
+                          command=command or _call_text(dataset, pred_dirs, conv, kind, thresholds, crop_val))
+    return [result for result, _ in runs]
+
+
+def _call_text(dataset, pred_dirs, conv, kind, thresholds, crop_val) -> str:
+    args = [f"open_dataset({dataset.name!r}, {str(getattr(dataset, 'root', ''))!r}, {dataset.split!r})",
+            repr([str(d) for d in pred_dirs]), f"convention={conv.name!r}"]
+    args += [f"{k}={v!r}" for k, v in (("kind", kind), ("thresholds", thresholds), ("crop_val", crop_val))
+             if v not in (None, "auto")]
+    return f"wsss_zoo.evaluate.evaluate_folders({', '.join(args)}, report=...)"
 
 
 def parse_thresholds(text: Optional[str]) -> Optional[List[float]]:
@@ -166,7 +257,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``wsss-zoo eval``."""
     from .metrics import CONVENTIONS
 
-    parser.add_argument("--pred", required=True, metavar="DIR", help="folder of <id>.png label maps or <id>.npy CAMs")
+    parser.add_argument("--pred", required=True, action="append", metavar="DIR",
+                        help="folder of <id>.png label maps or <id>.npy CAMs; give it twice to compare two runs "
+                             "(two methods, fp32 and bf16 outputs ...)")
     add_dataset_arguments(parser)
     parser.add_argument("--convention", default="standard", choices=sorted(CONVENTIONS),
                         help="upstream evaluator to follow (mean, out-of-range predictions, GT folder); "
@@ -180,12 +273,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-val", type=int, default=None, metavar="SIZE",
                         help="compare on VainF --crop_val views of the GT (DRS DeepLab-V3+ numbers: 513)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the result as JSON")
+    add_report_arguments(parser)
     parser.add_argument("--no-progress", action="store_true")
+
+
+def add_report_arguments(parser) -> None:
+    """``--report`` and its options (docs/report.md)."""
+    parser.add_argument("--report", default=None, metavar="FILE.html",
+                        help="also write a self-contained HTML report (with two --pred: their comparison)")
+    parser.add_argument("--report-images", type=int, default=8, metavar="K",
+                        help="the report's gallery: the K worst and K best images, or with two --pred the K that "
+                             "differ most (default: %(default)s; 0: no gallery)")
+    parser.add_argument("--name", action="append", default=None, metavar="LABEL",
+                        help="label of each --pred in the report, in order (default: the folder names)")
+
+
+#: ``wsss-zoo eval`` options in the order :func:`command_line` writes them: (dest, flag, default).
+_OPTIONS = (("voc_root", "--voc-root", None), ("coco_root", "--coco-root", None), ("split", "--split", None),
+            ("split_file", "--split-file", None), ("cls_labels", "--cls-labels", None),
+            ("coco_layout", "--coco-layout", "auto"), ("limit", "--limit", None),
+            ("convention", "--convention", None), ("gt", "--gt", None), ("kind", "--kind", "auto"),
+            ("threshold", "--threshold", None), ("crop_val", "--crop-val", None), ("json", "--json", None),
+            ("report", "--report", None), ("report_images", "--report-images", 8))
+
+
+def command_line(args, prog: str = "wsss-zoo eval") -> str:
+    """The ``wsss-zoo eval`` command that ``args`` stand for (the report names it)."""
+    parts = prog.split()
+    for pred in args.pred:
+        parts += ["--pred", str(pred)]
+    for name in getattr(args, "name", None) or ():
+        parts += ["--name", name]
+    for dest, flag, default in _OPTIONS:
+        value = getattr(args, dest, default)
+        if value is not None and value != default:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
 
 
 def run(args) -> int:
     """Evaluate and print; returns the exit status (0 ok, 2 bad input)."""
+    preds = list(args.pred) if isinstance(args.pred, (list, tuple)) else [args.pred]
     try:
+        if len(preds) > 2:
+            raise ConfigError(f"--pred given {len(preds)} times; give one folder, or two to compare")
+        if args.report_images < 0:
+            raise ConfigError("--report-images must be 0 or more")
         conv = get_convention(args.convention)
         options = {}
         if getattr(args, "voc_root", None):
@@ -193,15 +326,21 @@ def run(args) -> int:
         elif args.gt:
             raise ConfigError("--gt applies to VOC; COCO GT folders follow the layout")
         dataset = dataset_from_args(args, **options)
-        result = evaluate_folder(dataset, args.pred, convention=conv, kind=args.kind,
-                                 thresholds=parse_thresholds(args.threshold), crop_val=args.crop_val,
-                                 progress=not args.no_progress and sys.stderr.isatty())
+        results = evaluate_folders(dataset, preds, names=args.name, convention=conv, kind=args.kind,
+                                   thresholds=parse_thresholds(args.threshold), crop_val=args.crop_val,
+                                   progress=not args.no_progress and sys.stderr.isatty(), report=args.report,
+                                   report_images=args.report_images, command=command_line(args))
     except WsssZooError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(result.table())
+    print("\n\n".join(r.table() for r in results))
+    if len(results) == 2:
+        print(f"\nmIoU difference (second - first): {results[1].miou - results[0].miou:+.2f}")
+    if args.report:
+        print(f"report: {args.report}")
     if args.json:
-        atomic_write_text(args.json, json.dumps(result.to_json(), indent=1))
+        payload = results[0].to_json() if len(results) == 1 else {"runs": [r.to_json() for r in results]}
+        atomic_write_text(args.json, json.dumps(payload, indent=1))
     return 0
 
 

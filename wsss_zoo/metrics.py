@@ -177,6 +177,29 @@ class ConfusionMatrix:
         total = self.gt_counts.sum()
         return float(np.trace(self.matrix) / total) if total else float("nan")
 
+    def precision(self) -> np.ndarray:
+        """Per-class precision TP / predicted pixels in 0..1; NaN where the class was never predicted."""
+        return _ratio(np.diag(self.matrix), self.pred_counts)
+
+    def recall(self) -> np.ndarray:
+        """Per-class recall TP / GT pixels in 0..1 (missed out-of-range predictions count in the GT);
+        NaN where the class is absent from the GT."""
+        return _ratio(np.diag(self.matrix), self.gt_counts)
+
+
+def _ratio(num, den) -> np.ndarray:
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.maximum(den, 1), np.nan)
+
+
+def nan_mean(values) -> float:
+    """Mean over the defined (non-NaN) entries; NaN when there are none (mean precision and recall)."""
+    values = np.asarray(values, dtype=np.float64)
+    valid = ~np.isnan(values)
+    return float(values[valid].mean()) if valid.any() else float("nan")
+
 
 def mean_iou(iou: np.ndarray, mean: str = "nanmean", gt_counts: Optional[np.ndarray] = None) -> float:
     """Reduce per-class IoUs: ``"nanmean"``, ``"plain"`` (NaN counts 0) or ``"present"`` (GT classes only)."""
@@ -215,8 +238,12 @@ class CamThresholdSweep:
         self.gt_out_of_range = 0
         self.n_images = 0
 
-    def update(self, gt: np.ndarray, cams: np.ndarray, ids: Sequence[int]) -> None:
-        """Add one image: ``cams`` [K, H, W] (full resolution), ``ids`` their segmentation ids."""
+    def update(self, gt: np.ndarray, cams: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+        """Add one image: ``cams`` [K, H, W] (full resolution), ``ids`` their segmentation ids.
+
+        Returns the image's own counts (``n*n`` x ``m+1``, see :meth:`confusion_from_counts`), from which
+        its confusion matrix at any threshold follows (per-image statistics of the HTML report).
+        """
         gt = np.asarray(gt)
         cams = np.asarray(cams, dtype=np.float32)
         ids = np.asarray(ids, dtype=np.int64)
@@ -242,14 +269,21 @@ class CamThresholdSweep:
             below = np.searchsorted(self.thresholds.astype(np.float32), top, side="left")
         gt, fg, below = gt[in_range], fg[in_range], below[in_range]
         idx = (gt * self.n + fg) * (m + 1) + below
-        self._counts += np.bincount(idx, minlength=self.n * self.n * (m + 1)).reshape(self.n * self.n, m + 1)
+        counts = np.bincount(idx, minlength=self.n * self.n * (m + 1)).reshape(self.n * self.n, m + 1)
+        self._counts += counts
         self.n_images += 1
+        return counts
 
     def confusion(self, j: int) -> np.ndarray:
         """The confusion matrix at threshold index ``j`` (in sorted order)."""
-        n = self.n
-        fg_part = self._counts[:, j + 1:].sum(axis=1).reshape(n, n)   # thresholds below the score
-        bg_part = self._counts[:, :j + 1].sum(axis=1).reshape(n, n).sum(axis=1)
+        return self.confusion_from_counts(self._counts, self.n, j)
+
+    @staticmethod
+    def confusion_from_counts(counts: np.ndarray, n: int, j: int) -> np.ndarray:
+        """Confusion matrix at threshold index ``j`` of sweep counts: ``counts[gt * n + k, b]`` pixels of GT
+        class gt whose top class is k with b thresholds strictly below the top score."""
+        fg_part = counts[:, j + 1:].sum(axis=1).reshape(n, n)   # thresholds below the score
+        bg_part = counts[:, :j + 1].sum(axis=1).reshape(n, n).sum(axis=1)
         mat = fg_part.copy()
         mat[:, 0] += bg_part
         return mat
@@ -285,3 +319,20 @@ class SweepResult:
     @property
     def best_miou(self) -> float:
         return self.mious[self.best_index]
+
+
+def cam_to_labels(cams: np.ndarray, ids: Sequence[int], threshold: float) -> np.ndarray:
+    """Label map of CAMs at one background threshold, as :class:`CamThresholdSweep` counts it.
+
+    Pixel p gets the class of its top score when that score exceeds ``float32(threshold)``, else
+    background 0 (IRN ``step/eval_cam.py``: argmax over ``[t, cams]``, ties to background).
+    ``cams`` [K, H, W]; ``ids`` the K segmentation ids; no class gives an all-background map.
+    """
+    cams = np.asarray(cams, dtype=np.float32)
+    if cams.ndim != 3:
+        raise DatasetError(f"CAM maps must be K x H x W, got shape {cams.shape}")
+    if cams.shape[0] == 0:
+        return np.zeros(cams.shape[1:], np.uint8)
+    ids = np.asarray(ids, dtype=np.int64)
+    labels = ids[np.argmax(cams, axis=0)]
+    return np.where(cams.max(axis=0) > np.float32(threshold), labels, 0).astype(np.uint8)

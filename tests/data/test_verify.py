@@ -157,3 +157,129 @@ def test_real_rows_with_family_standin_weights(verify, voc_tree, tmp_path):
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in stamps} == stamps
     assert _rows(tmp_path / "r.json")["eps_voc/pseudo_mask/train"]["reproduced"] == rows[
         "eps_voc/pseudo_mask/train"]["reproduced"]
+
+
+# --------------------------------------------------------------------------- protocol, seeds, outputs
+def test_every_row_prints_its_protocol(verify, protocols, standin_registry, voc_tree, coco_tree, tmp_path, capsys):
+    weights = standin.write_weights(tmp_path / "w")
+    md = tmp_path / "v.md"
+    assert verify.main(["--voc-root", str(voc_tree.root), "--coco-root", str(coco_tree.root), "--weights-dir",
+                        str(weights), "--work-dir", str(tmp_path / "work"), "--limit", "1", "--json",
+                        str(tmp_path / "v.json"), "--markdown", str(md), "--device", "cpu", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = _rows(tmp_path / "v.json")
+    table = lines[2:lines.index("")]
+    assert len(table) == 2 * len(rows)                        # numbers, then the protocol, for every row
+    for numbers, protocol in zip(table[::2], table[1::2]):
+        assert protocol.startswith("    protocol: CRF ") and "evaluator " in protocol and "precision fp32" in protocol
+    r = rows["standin_voc/pseudo_mask/train"]["protocol"]
+    assert r == {"split": "train", "precision": "fp32", "crf": "off", "scales": "cam: 1, no flip",
+                 "evaluator": "eps (EPS evaluate_png.py (pred >= n dropped, pred cropped to GT size)); "
+                              "GT SegmentationClassAug"}
+    assert rows["standin_coco/pseudo_mask/train"]["protocol"]["split"] == "train (82,081 images)"
+    cam = rows["standin_cam_voc/cam/train"]["protocol"]
+    assert cam["evaluator"].endswith("; CAM background threshold 0.15")
+    assert rows["standin_seg_voc/segmentation/val/crf?"]["protocol"]["crf"].startswith("not stated upstream: both")
+    text = md.read_text()
+    for key, row in rows.items():
+        line = next(x for x in text.splitlines() if x.startswith(f"| `{key}` |"))
+        assert f"| {row['protocol']['crf']} |" in line and f"| {row['reported']:.2f} |" in line
+    assert "## Upstream protocols" in text
+
+
+def test_protocols_of_real_rows_agree_with_the_records(verify):
+    """The CRF parameters, scales and image counts we print appear in the records' own protocol text."""
+    rows = {r.key: r for r in verify.collect_rows()}
+    drs = rows["drs_deeplabv2_resnet101_voc/segmentation/val/crf"]
+    p = verify.describe_protocol(drs, verify.PROTOCOLS[(drs.name, drs.stage)])
+    assert p["split"] == "val (1,449 images)" and p["crf"].startswith("on (deeplab: softmax unary")
+    for fact in ("Gaussian sxy 1 compat 3", "bilateral sxy 67 srgb 3 compat 4", "10 iterations"):
+        assert fact in p["crf"] and fact in drs.upstream_protocol
+    assert "MSC 1, 0.5, 0.75" in p["scales"] and "(1, 0.5, 0.75)" in drs.upstream_protocol
+    eps = rows["eps_voc/pseudo_mask/train"]
+    p = verify.describe_protocol(eps, verify.PROTOCOLS[(eps.name, eps.stage)])
+    assert p["scales"] == "cam: 0.5, 1, 1.5, 2 + flips"
+    assert "scales (0.5, 1.0, 1.5, 2.0) + flips" in eps.upstream_protocol
+    assert p["evaluator"].endswith("GT SegmentationClassAug") and "SegmentationClassAug" in eps.upstream_protocol
+    seam = rows["sbnet_resnet38_voc/cam/train"]
+    p = verify.describe_protocol(seam, verify.PROTOCOLS[(seam.name, seam.stage)])
+    assert "best CAM background threshold of 60 from 0 to 0.59" in p["evaluator"] and "0.00..0.59" in \
+        seam.upstream_protocol
+
+
+def _one_class_seg_weights(path, cls):
+    """Every pixel predicted ``cls``."""
+    sd = {"standin_conv.weight": torch.zeros(21, 3, 1, 1), "standin_conv.bias": torch.full((21,), -10.0)}
+    sd["standin_conv.bias"][cls] = 10.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(sd, path)
+
+
+def test_seeds_report_mean_and_std_of_retrained_weights(verify, protocols, monkeypatch, voc_tree, tmp_path, capsys):
+    fake = standin.fake_registry()
+    fake["models"]["standin_seg_voc"]["train_recipe"] = "standin_seg_recipe"
+    standin.use_registry(monkeypatch, fake)
+    masks = [voc_tree.masks[i] for i in voc_tree.splits["val"]]
+    n_valid = sum(int((m != 255).sum()) for m in masks)
+    present = sorted(set().union(*(set(np.unique(m).tolist()) for m in masks)) - {0, 255})
+    # kazuto convention (mean over GT-present classes): one class c everywhere -> IoU_c = N_c / N_valid, others 0
+    expected = []
+    for seed, cls in enumerate((0, present[0])):
+        _one_class_seg_weights(tmp_path / "trained" / f"seed{seed}" / "standin_seg_voc.pth", cls)
+        n_c = sum(int((m == cls).sum()) for m in masks)
+        expected.append(round(100 * n_c / n_valid / (1 + len(present)), 2))
+    argv = ["--voc-root", str(voc_tree.root), "--work-dir", str(tmp_path / "work"), "--only",
+            "standin_seg_voc/segmentation/val", "--seeds", "2", "--trained-dir", str(tmp_path / "trained"),
+            "--json", str(tmp_path / "r.json"), "--device", "cpu", "--no-progress", "--report", str(tmp_path / "html")]
+    verify.main(argv)
+    row = _rows(tmp_path / "r.json")["standin_seg_voc/segmentation/val"]
+    assert row["seed_values"] == pytest.approx({"seed0": expected[0], "seed1": expected[1]}, abs=0.01)
+    assert row["reproduced"] == pytest.approx(sum(expected) / 2, abs=0.01)
+    assert row["std"] == pytest.approx(abs(expected[0] - expected[1]) / 2 ** 0.5, abs=0.01)  # sample std, n = 2
+    assert f"{row['reproduced']:.2f} ± {row['std']:.2f}" in capsys.readouterr().out
+    html = (tmp_path / "html" / "standin_seg_voc__segmentation__val.html").read_text()
+    assert row["report"].endswith("standin_seg_voc__segmentation__val.html") and "seed0 (" in html and "seed1 (" in html
+    # a seed that was never trained: the row says which command trains it
+    argv[argv.index("2")] = "3"
+    verify.main(argv)
+    row = _rows(tmp_path / "r.json")["standin_seg_voc/segmentation/val"]
+    assert row["status"] == "skipped" and "seed 2 not trained" in row["detail"]
+    assert "training/run.py standin_seg_recipe --seed 2 --out " in row["detail"]
+
+
+def test_training_commands_and_stage_chains(verify, tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from training.run import parser
+
+    rows = {r.key: r for r in verify.collect_rows()}
+    eps = rows["eps_voc/pseudo_mask/train"]
+    proto = verify.PROTOCOLS[(eps.name, eps.stage)]
+    assert verify.training_recipes(eps, proto) == {"cam": ("eps_resnet38_voc", "eps_voc")}
+    opts = verify.Options(voc_root="/data/VOC2012", train_args=("--iterations", "5"))
+    cmd = verify.train_command("eps_voc", 3, tmp_path / "seed3", eps, opts)
+    args = parser().parse_args(cmd[2:])          # what training/run.py itself understands
+    assert (args.recipe, args.seed, args.out, str(args.voc_root), args.iterations) == \
+        ("eps_voc", 3, tmp_path / "seed3", "/data/VOC2012", 5)
+    assert verify._chain_inputs("eps_voc") == [] and verify._chain_inputs("cda_irn_edge_voc") == ["ir_labels"]
+    irn = rows["cda_irn_voc/pseudo_mask/train"]
+    opts = verify.Options(voc_root="/data/VOC2012", trained_dir=tmp_path, train=True)
+    with pytest.raises(LookupError, match="stage chain of training/README.md"):
+        verify.seed_weights(irn, verify.PROTOCOLS[(irn.name, irn.stage)], opts, 0)
+    # what training/run.py writes is what verify.py looks for
+    (tmp_path / "seed0").mkdir()
+    (tmp_path / "seed0" / "eps_resnet38_voc.pth").write_bytes(b"x")
+    assert verify.seed_weights(eps, proto, opts, 0) == {"cam": str(tmp_path / "seed0" / "eps_resnet38_voc.pth")}
+
+
+def test_report_dir_writes_each_rows_report(verify, protocols, standin_registry, voc_tree, tmp_path):
+    weights = standin.write_weights(tmp_path / "w")
+    assert verify.main(["--voc-root", str(voc_tree.root), "--weights-dir", str(weights), "--work-dir",
+                        str(tmp_path / "work"), "--only", "standin_seg_voc", "--limit", "1", "--report",
+                        str(tmp_path / "html"), "--json", str(tmp_path / "r.json"), "--device", "cpu",
+                        "--no-progress"]) == 0
+    rows = _rows(tmp_path / "r.json")
+    written = sorted(p.name for p in (tmp_path / "html").iterdir())
+    assert written == ["standin_seg_voc__segmentation__val.html", "standin_seg_voc__segmentation__val__crf_.html"]
+    both = (tmp_path / "html" / "standin_seg_voc__segmentation__val__crf_.html").read_text()
+    assert "no crf vs crf" in both                                  # CRF not stated upstream: both, side by side
+    assert rows["standin_seg_voc/segmentation/test"]["report"] == ""  # skipped rows have none
