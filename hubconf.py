@@ -21,39 +21,45 @@ _MODEL_USAGE = """
 
 torch.hub arguments: pretrained=True (False: randomly initialised network, architecture keyword
 overrides allowed), weights=None (None downloads by name; a path loads a local file in any published
-upstream layout or our safetensors conversion), device="auto" (CUDA when available, else CPU), progress=True."""
+upstream layout or our safetensors conversion), device="auto" (CUDA when available, else CPU),
+precision="fp32" (exact; "bf16", "fp16" or "auto" for faster network forwards), progress=True."""
 
 _PIPELINE_USAGE = """
 
 torch.hub arguments: weights=None (a path for one-role pipelines, or a dict {role: path}; missing roles
-download by name), device="auto", progress=True, and keyword overrides of the pipeline settings
+download by name), device="auto", precision="fp32" ("bf16", "fp16", "auto"), progress=True, and keyword
+overrides of the pipeline settings
 (validated: unknown names and out-of-range values are errors)."""
 
 
 def _model_entrypoint(name: str):
-    def entrypoint(pretrained: bool = True, weights=None, device="auto", progress: bool = True, **kwargs):
+    def entrypoint(pretrained: bool = True, weights=None, device="auto", precision="fp32", progress: bool = True,
+                   **kwargs):
         if not pretrained:
             if weights is not None:
                 raise _ConfigError(f"{name}: pass either pretrained=False or weights=..., not both")
             from wsss_zoo.devices import resolve_device
             from wsss_zoo.models import build_model
+            from wsss_zoo.precision import apply_precision, resolve_precision
 
             entry = _registry.model_entry(name)
+            dev = resolve_device(device)
             model = build_model(entry, **kwargs)
             model.eval()
             model.wsss_zoo_entry = entry
-            return model.to(resolve_device(device))
+            return apply_precision(model.to(dev), resolve_precision(precision, dev)[0])
         if kwargs:
             raise _ConfigError(f"{name}: unexpected arguments {sorted(kwargs)} for pretrained weights "
                                "(architecture overrides need pretrained=False)")
-        return _wsss_zoo.load(name, weights=weights, device=device, progress=progress)
+        return _wsss_zoo.load(name, weights=weights, device=device, precision=precision, progress=progress)
 
     return _named(entrypoint, name, _model_card.model_card(name) + _MODEL_USAGE)
 
 
 def _pipeline_entrypoint(name: str):
-    def entrypoint(weights=None, device="auto", progress: bool = True, **settings):
-        return _wsss_zoo.load_pipeline(name, weights=weights, device=device, progress=progress, **settings)
+    def entrypoint(weights=None, device="auto", precision="fp32", progress: bool = True, **settings):
+        return _wsss_zoo.load_pipeline(name, weights=weights, device=device, precision=precision, progress=progress,
+                                       **settings)
 
     return _named(entrypoint, name, _model_card.model_card(name) + _PIPELINE_USAGE)
 

@@ -19,6 +19,7 @@ from .errors import (CheckpointFormatError, CheckpointMismatchError, ConfigError
                      UnknownNameError)
 from .inputs import load_image, parse_labels
 from .models import build_model
+from .precision import apply_precision, resolve_precision
 from .pipelines.base import Pipeline, compute_cam, compute_segment, model_entry_of, pipeline_class
 from .registry import ModelEntry, PipelineEntry, model_entry, models, pipeline_entry
 
@@ -30,19 +31,23 @@ def _weights_path(weights):
     return None if weights is None or (isinstance(weights, str) and weights == DEFAULT_WEIGHTS) else weights
 
 
-def load(name: str, weights=None, *, device="auto", progress: bool = True) -> torch.nn.Module:
+def load(name: str, weights=None, *, device="auto", precision: str = "fp32", progress: bool = True) -> torch.nn.Module:
     """Build the network of a published checkpoint and load its weights (eval mode).
 
     ``weights``: None or ``"DEFAULT"`` downloads by name (verified, cached); a path loads a local file in any
-    published upstream layout, or the project's own safetensors conversion.
+    published upstream layout, or the project's own safetensors conversion. ``device``: ``"auto"`` (CUDA when
+    available), ``"cpu"``, ``"cuda:N"``. ``precision``: ``"fp32"`` (exact, upstream parity), ``"bf16"``,
+    ``"fp16"`` or ``"auto"`` for the network forwards (:mod:`wsss_zoo.precision`).
     """
     entry = model_entry(name)
     dev = resolve_device(device)
-    return load_entry(entry, _weights_path(weights), device=dev, progress=progress)
+    mode, _ = resolve_precision(precision, dev)
+    return load_entry(entry, _weights_path(weights), device=dev, precision=mode, progress=progress)
 
 
-def load_entry(entry: ModelEntry, weights=None, *, device="cpu", progress: bool = True) -> torch.nn.Module:
-    """:func:`load` for a resolved entry (no name lookup, device already checked)."""
+def load_entry(entry: ModelEntry, weights=None, *, device="cpu", precision: str = "fp32",
+               progress: bool = True) -> torch.nn.Module:
+    """:func:`load` for a resolved entry (no name lookup; device and precision already checked)."""
     sd, path = hub.load_state_dict(entry, weights, progress=progress)
     model = build_model(entry)
     try:
@@ -52,7 +57,7 @@ def load_entry(entry: ModelEntry, weights=None, *, device="cpu", progress: bool 
     model.eval()
     model.to(device)
     model.wsss_zoo_entry = entry
-    return model
+    return apply_precision(model, precision)
 
 
 def _with_layout_hint(exc: CheckpointMismatchError, path, entry: ModelEntry) -> CheckpointMismatchError:
@@ -93,12 +98,14 @@ def pipeline_weights(entry: PipelineEntry, weights) -> Dict[str, Optional[str]]:
     return {role: _weights_path(path) for role, path in weights.items()}
 
 
-def load_pipeline(name: str, weights=None, *, device="auto", progress: bool = True, **settings) -> Pipeline:
+def load_pipeline(name: str, weights=None, *, device="auto", precision: str = "fp32", progress: bool = True,
+                  **settings) -> Pipeline:
     """Load a pseudo-mask pipeline with all its role networks.
 
     ``weights``: None or ``"DEFAULT"`` (published weights for every role), a path (pipelines with one
-    role), or ``{role: path}`` (missing roles download by name). Keyword ``settings`` override the upstream
-    defaults recorded in checkpoints.json; they are validated (names, types, ranges) before anything loads.
+    role), or ``{role: path}`` (missing roles download by name). ``precision`` as in :func:`load`, for every
+    role network. Keyword ``settings`` override the upstream defaults recorded in checkpoints.json; they are
+    validated (names, types, ranges) before anything loads.
     """
     entry = pipeline_entry(name)
     cls = pipeline_class(entry.recipe)
@@ -111,7 +118,8 @@ def load_pipeline(name: str, weights=None, *, device="auto", progress: bool = Tr
                 f"{name} needs weights for its '{role}' network, which the authors never published: "
                 f"train one (python training/run.py {recipe}) and pass weights={{'{role}': 'path/to/file.pth'}}")
     dev = resolve_device(device)
-    nets = {role: load_entry(model_entry(model), files.get(role), device=dev, progress=progress)
+    mode, _ = resolve_precision(precision, dev)
+    nets = {role: load_entry(model_entry(model), files.get(role), device=dev, precision=mode, progress=progress)
             for role, model in entry.roles.items()}
     return cls(entry, nets, settings, device=dev)
 
@@ -135,7 +143,7 @@ _PIPELINE_LOCK = threading.Lock()
 
 
 def pseudo_mask(image, labels, method: Union[str, Pipeline] = "eps_voc", *, saliency=None, crf: bool = False,
-                weights=None, device="auto") -> np.ndarray:
+                weights=None, device="auto", precision: str = "fp32") -> np.ndarray:
     """The upstream pipeline's final pseudo label map, uint8 [H, W] (0 bg, class ids, 255 ignore).
 
     ``method`` is a pipeline name (loaded once and kept) or a loaded :class:`Pipeline`.
@@ -145,11 +153,13 @@ def pseudo_mask(image, labels, method: Union[str, Pipeline] = "eps_voc", *, sali
     else:
         entry = pipeline_entry(method)
         files = pipeline_weights(entry, weights)
-        key = (method, tuple(sorted((r, str(p)) for r, p in files.items())), str(resolve_device(device)))
+        dev = resolve_device(device)
+        mode, _ = resolve_precision(precision, dev)
+        key = (method, tuple(sorted((r, str(p)) for r, p in files.items())), str(dev), mode)
         with _PIPELINE_LOCK:
             pipe = _PIPELINE_CACHE.get(key)
             if pipe is None:
-                pipe = load_pipeline(method, files or None, device=device)
+                pipe = load_pipeline(method, files or None, device=dev, precision=mode)
                 _PIPELINE_CACHE[key] = pipe
     return pipe.pseudo_mask(image, labels, saliency=saliency, crf=crf)
 

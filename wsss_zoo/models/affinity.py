@@ -113,12 +113,15 @@ class AffinityNet(ResNet38):
         return pair_affinities(feat, self.radius_for(feat.shape[2:]))
 
     def affinity_graph(self, x: torch.Tensor):
-        """For one image [1, 3, H, W]: ``(n, src, dst, values)`` on the stride-8 grid (for the random walk).
+        """For one image [1, 3, H, W]: ``(n, src, dst, values, grid)`` on the stride-8 grid (random walk).
 
         The dense matrix upstream builds with ``to_dense=True`` is ``A[src, dst] = A[dst, src] = values``
         with a unit diagonal (:func:`wsss_zoo.pipelines.random_walk.dense_affinity`).
         """
-        feat = self.embed(x)
+        return self.graph_of(self.embed(x))
+
+    def graph_of(self, feat: torch.Tensor):
+        """:meth:`affinity_graph` from the features [1, 448, h, w] of :meth:`embed`."""
         size = tuple(feat.shape[2:])
         radius = self.radius_for(size)
         values = pair_affinities(feat, radius)[0]

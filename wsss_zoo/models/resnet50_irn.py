@@ -268,9 +268,9 @@ class ResNet50IrnEdge(nn.Module):
         if crop_size:
             pair = F.pad(pair, [0, max(0, crop_size - width), 0, max(0, crop_size - height)])
         taps = self.taps(pair.contiguous(memory_format=torch.channels_last))  # same values, faster on CPU
-        logits = self.edge_logits(taps)[..., :feat[0], :feat[1]]
+        logits = self.edge_logits(taps)[..., :feat[0], :feat[1]].float()  # float32 after an autocast forward
         edge = torch.sigmoid(logits[0] / 2 + logits[1].flip(-1) / 2)
-        dp = self.displacement(taps)[0, :, :feat[0], :feat[1]] if with_displacement else None
+        dp = self.displacement(taps)[0, :, :feat[0], :feat[1]].float() if with_displacement else None
         return edge, dp
 
     def train(self, mode: bool = True):

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..classes import num_classes
 from ..crf import dense_crf_probs
+from ..precision import forward_context, input_memory_format
 from ..registry import Preprocess
 from . import settings as S
 from .base import Pipeline, compute_cam, model_entry_of, register_pipeline
@@ -73,7 +74,9 @@ def random_walk_scores(aff_model, image: np.ndarray, scores: np.ndarray, beta, l
     hp, wp = padded_size(h, w)
     device = model_device(aff_model)
     x = pad_right_bottom(normalize(image, pre), (hp, wp)).to(device)
-    n, src, dst, values, grid = aff_model.affinity_graph(x[None])
+    with forward_context(aff_model):  # the pair affinities themselves are computed in float32
+        feat = aff_model.embed(x[None].contiguous(memory_format=input_memory_format(aff_model)))
+    n, src, dst, values, grid = aff_model.graph_of(feat.float())
     pooled = F.avg_pool2d(pad_right_bottom(torch.from_numpy(scores), (hp, wp)), STRIDE, STRIDE)
     if tuple(pooled.shape[1:]) != tuple(grid):
         raise RuntimeError(f"internal error: CAM grid {tuple(pooled.shape[1:])} vs affinity grid {grid}")

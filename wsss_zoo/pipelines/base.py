@@ -22,6 +22,7 @@ import torch
 
 from ..errors import ConfigError, WsssZooError
 from ..inputs import load_image, parse_labels
+from ..precision import precision_of
 from ..registry import ModelEntry, PipelineEntry, Registry, models as registry_models
 from . import settings as S
 from .cam import CamRecipe, model_device, recipe_cam  # noqa: F401  (model_device: re-exported)
@@ -123,6 +124,7 @@ class Pipeline:
         self.models = models
         self.settings = self.resolve_settings(entry, settings or {})
         self.device = torch.device(device)
+        self.precision = precision_of(next(iter(models.values()))) if models else "fp32"
 
     @classmethod
     def resolve_settings(cls, entry: PipelineEntry, overrides: Mapping) -> dict:
@@ -134,7 +136,7 @@ class Pipeline:
     def __repr__(self):
         roles = ", ".join(f"{r}={getattr(getattr(m, 'wsss_zoo_entry', None), 'name', type(m).__name__)}"
                           for r, m in self.models.items())
-        return f"Pipeline({self.name!r}, recipe={self.recipe!r}, {roles})"
+        return f"Pipeline({self.name!r}, recipe={self.recipe!r}, {roles}, precision={self.precision!r})"
 
     # public API ------------------------------------------------------------------------------
     def cam(self, image, labels) -> torch.Tensor:

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..precision import forward_context, input_memory_format
 from ..registry import Preprocess
 from .preprocess import normalize, pil_rescale, pil_resize
 
@@ -168,11 +169,13 @@ def run_passes(model: torch.nn.Module, image: np.ndarray, ids: Sequence[int], re
     flip-fused [1, K, h, w] (``unflip="before"``). A generator: each pass runs when it is consumed."""
     device = device if device is not None else model_device(model)
     rows = torch.as_tensor(class_rows(ids), dtype=torch.long, device=device)
-    memory = torch.channels_last if recipe.channels_last else torch.contiguous_format
+    memory = torch.channels_last if recipe.channels_last else input_memory_format(model)
     context = recipe.context(model) if recipe.context else contextlib.nullcontext()
     with context:
         for _, batch in pass_inputs(image, recipe, scales, flip, pre, options):
-            maps = recipe.pass_maps(model, batch.to(device).contiguous(memory_format=memory), rows)
+            with forward_context(model):  # autocast in bf16/fp16; everything after the network is float32
+                maps = recipe.pass_maps(model, batch.to(device).contiguous(memory_format=memory), rows)
+            maps = maps.float()
             yield fuse_flip(maps, flip) if recipe.unflip == "before" else maps
 
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from ..crf import dense_crf_probs
 from ..errors import ConfigError
+from ..precision import forward_context, input_memory_format
 from ..registry import Preprocess
 from .base import model_entry_of, register_segment_recipe
 from .cam import model_device
@@ -54,10 +55,16 @@ def _pre(model, pre: Optional[Preprocess]) -> Preprocess:
     return pre if pre is not None else model_entry_of(model).preprocess
 
 
+def _network_input(model, x: torch.Tensor) -> torch.Tensor:
+    return x.unsqueeze(0).to(model_device(model)).contiguous(memory_format=input_memory_format(model))
+
+
 def deeplabv2_probabilities(model, image: np.ndarray, pre: Optional[Preprocess] = None) -> torch.Tensor:
     """Softmax [C, H, W] of the MSC max-fused logits upsampled to the image (``main.py test``)."""
-    x = normalize(image, _pre(model, pre)).unsqueeze(0).to(model_device(model))
-    logits = F.interpolate(model(x), size=image.shape[:2], mode="bilinear", align_corners=False)
+    x = _network_input(model, normalize(image, _pre(model, pre)))
+    with forward_context(model):
+        out = model(x)
+    logits = F.interpolate(out.float(), size=image.shape[:2], mode="bilinear", align_corners=False)
     return F.softmax(logits, dim=1)[0]
 
 
@@ -84,8 +91,10 @@ def deeplabv2_segment(model, image: np.ndarray, *, crf: bool = False, crf_image:
 # ----------------------------------------------------------------------------- DeepLab-V3+ (VainF)
 def deeplabv3plus_logits(model, image: np.ndarray, pre: Optional[Preprocess] = None) -> torch.Tensor:
     """Logits [C, H, W] of VainF's model on the full normalised image (single scale, no flip)."""
-    x = normalize(image, _pre(model, pre)).unsqueeze(0).to(model_device(model))
-    return model(x)[0]
+    x = _network_input(model, normalize(image, _pre(model, pre)))
+    with forward_context(model):
+        out = model(x)
+    return out[0].float()
 
 
 def deeplabv3plus_crf_image(image: np.ndarray, pre: Preprocess = IMAGENET_F32) -> np.ndarray:

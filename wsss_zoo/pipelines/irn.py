@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..crf import dense_crf_labels
 from ..models.resnet50_irn import folded_batchnorm
+from ..precision import forward_context
 from . import settings as S
 from .base import Pipeline, model_entry_of, register_cam_recipe, register_pipeline
 from .cam import (CamRecipe, class_rows, fuse_passes, label_keys, max_normalize, model_device, multiscale_cam, resize_maps,
@@ -197,9 +198,10 @@ class IrnPipeline(Pipeline):
     def edge(self, image: np.ndarray) -> torch.Tensor:
         """IRNet class-boundary map (1, ceil(H/4), ceil(W/4)) of the image (EdgeDisplacement)."""
         irn = self.models["irn"]
-        pair = with_flip(normalize(image, model_entry_of(irn).preprocess))
-        edge, _ = irn.edge_displacement(pair.to(model_device(irn)), crop_size=self.settings.get("irn_crop_size", 512),
-                                        with_displacement=False)
+        pair = with_flip(normalize(image, model_entry_of(irn).preprocess)).to(model_device(irn))
+        with forward_context(irn):
+            edge, _ = irn.edge_displacement(pair, crop_size=self.settings.get("irn_crop_size", 512),
+                                            with_displacement=False)
         return edge
 
     def ir_label(self, image, labels) -> np.ndarray:
