@@ -44,11 +44,11 @@ def test_publish_outputs_replace_planted_symlinks(tmp_path, monkeypatch):
 
     import torch
 
-    from wsss_zoo import hub
+    from wsss_zoo import cache, hub
 
     entry = model_entry("drs_vgg16_voc")
     monkeypatch.setattr(hub, "resolve_file", lambda entry, weights, progress=True: tmp_path / "upstream.pth")
-    monkeypatch.setattr(hub, "sha256_file", lambda path: entry["sha256"] or "0" * 64)
+    monkeypatch.setattr(cache, "sha256_file", lambda path: entry.sha256 or "0" * 64)
     monkeypatch.setattr(publish, "convert_state_dict_file", lambda name, path, progress=True: {"w": torch.ones(2)})
     out = tmp_path / "out"
     out.mkdir()
