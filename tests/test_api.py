@@ -90,3 +90,22 @@ def test_segment_and_cam_refuse_what_a_network_cannot_do(tmp_path):
         wsss_zoo.segment(model, np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ConfigError, match="scales"):
         wsss_zoo.cam(model, np.zeros((8, 8, 3), np.uint8), [1], scales=[0])
+
+
+def test_a_file_of_another_family_is_named_by_its_layout(tmp_path):
+    """The strict loader lists the keys; the API adds, in one place, which upstream layout the file has."""
+    import torch
+    from torchvision.models import resnet50
+
+    path = tmp_path / "resnet50-19c8e357.pth"
+    torch.save(resnet50(weights=None).state_dict(), path)
+    with pytest.raises(CheckpointMismatchError) as err:
+        wsss_zoo.load("cda_irn_resnet50_voc", weights=str(path), device="cpu")
+    msg = str(err.value)
+    assert "does not hold cda_irn_resnet50_voc weights" in msg and "torchvision" in msg
+    assert "resnet50_imagenet" in msg and "missing keys" in msg
+    odd = tmp_path / "odd.pth"
+    torch.save({"some.weight": torch.zeros(2)}, odd)
+    with pytest.raises(CheckpointMismatchError) as err:
+        wsss_zoo.load("cda_irn_resnet50_voc", weights=str(odd), device="cpu")
+    assert "is this the right file for cda_irn_resnet50_voc" in str(err.value)

@@ -61,19 +61,22 @@ def load_entry(entry: ModelEntry, weights=None, *, device="cpu", precision: str 
 
 
 def _with_layout_hint(exc: CheckpointMismatchError, path, entry: ModelEntry) -> CheckpointMismatchError:
-    """Add which upstream layout the file really has, judged from its raw keys."""
+    """The one place that says which upstream layout (and which models) a mismatching file really has,
+    judged from its raw keys; the strict loader itself only lists the keys."""
     try:
         raw = unwrap_state_dict(read_checkpoint(path))
     except CheckpointFormatError:
-        return exc
+        raw = {}
     guesses = [g for g in guess_layouts(raw) if g != entry.layout]
     if not guesses:
         siblings = [e.name for e in models() if e.layout == entry.layout and e.name != entry.name]
         if exc.mismatched and siblings:  # right family, other head size (e.g. a COCO file as a VOC name)
             msg = (f"{path} has the {entry.layout} layout but other tensor shapes than {entry.name}; "
                    f"is it one of {', '.join(siblings)}?\n{exc}")
-            return CheckpointMismatchError(msg, exc.missing, exc.unexpected, exc.mismatched)
-        return exc
+        else:
+            msg = (f"{exc}\n  is this the right file for {entry.name}? its published sources: "
+                   f"wsss_zoo.model_info({entry.name!r})['sources']")
+        return CheckpointMismatchError(msg, exc.missing, exc.unexpected, exc.mismatched)
     names = [e.name for e in models() if e.layout in guesses]
     msg = (f"{path} does not hold {entry.name} weights: its keys match the upstream layout "
            f"{', '.join(guesses)} (models: {', '.join(names) or '-'}).\n{exc}")

@@ -360,12 +360,6 @@ def load_state_dict_strict(model: torch.nn.Module, sd, name: str = "the network"
             lines.append(f"  integer or boolean tensors for float parameters ({len(mistyped)}): "
                          f"{_fmt(mistyped, 4)}; quantised or re-typed files are not supported: give the "
                          "float checkpoint")
-        guesses = guess_layouts(sd)
-        if guesses:
-            lines.append(f"  the file looks like this upstream layout: {', '.join(guesses)}; "
-                         "load it under a model name of that family (wsss_zoo.list_models())")
-        else:
-            lines.append("  is this the right file for this model name? see wsss_zoo.model_info(name)['sources']")
         raise CheckpointMismatchError("\n".join(lines), missing, unexpected, mismatched + mistyped)
     broken = nonfinite_keys({k: sd[k] for k in own if k in sd})
     if broken:

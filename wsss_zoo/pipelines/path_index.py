@@ -92,9 +92,6 @@ class PathIndex:
         dst = np.concatenate([p[:, 0] for p in path_indices], axis=0)
         return path_indices, src, dst
 
-    def torch_path_indices(self, device=None) -> List[torch.Tensor]:
-        return [torch.from_numpy(p).to(device) for p in self.path_indices]
-
 
 def edge_to_affinity(edge: torch.Tensor, path_indices: Sequence) -> torch.Tensor:
     """Pair affinities ``1 - max(edge along the path)``: edge (B, ...) flattened -> (B, n_dst, n_src).
