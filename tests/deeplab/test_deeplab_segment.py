@@ -83,3 +83,16 @@ def test_segment_with_crf(small_deeplab, photo, name):
 def test_cam_on_a_segmentation_network_says_what_to_use(small_deeplab, photo):
     with pytest.raises(ConfigError, match="class activation maps"):
         wsss_zoo.cam(small_deeplab("drs_deeplabv2_resnet101_voc"), photo, [1])
+
+
+def test_label_argmax_keeps_the_first_maximum_on_ties():
+    """The fast max(dim=0) argmax equals numpy's argmax, ties included (upstream uses argmax)."""
+    import torch
+
+    from wsss_zoo.pipelines.deeplab import _argmax_u8
+
+    gen = torch.Generator().manual_seed(0)
+    probs = torch.rand(21, 9, 11, generator=gen)
+    probs[:, :3, :3] = 0.5  # all classes tie
+    probs[7, 5, :] = probs[4, 5, :] = 2.0  # two classes tie above the rest
+    assert np.array_equal(_argmax_u8(probs), np.argmax(probs.numpy(), axis=0).astype(np.uint8))

@@ -41,7 +41,9 @@ def _to_uint8_like_c(values: np.ndarray) -> np.ndarray:
 
 
 def _argmax_u8(probs: torch.Tensor) -> np.ndarray:
-    return probs.argmax(dim=0).to(torch.uint8).cpu().numpy()
+    """Per-pixel argmax over classes [C, H, W] (the first maximum on ties, like ``argmax``); ``max(dim=0)``
+    runs it several times faster than ``argmax(dim=0)`` on the CPU (a strided reduction)."""
+    return probs.max(dim=0).indices.to(torch.uint8).cpu().numpy()
 
 
 def _crf_argmax(crf_image: np.ndarray, probs: torch.Tensor, preset: str) -> np.ndarray:
