@@ -97,7 +97,8 @@ def model_config(entry: dict, source_sha256: Optional[str] = None, *, retrained:
     record["license"] = {k: v for k, v in license_of(entry).items()}
     if retrained:
         record["metrics"] = []
-        record["description"] = f"retrained {entry.get('method')} {entry.get('task')} network (not the authors' weights)"
+        record["description"] = (f"retrained {entry.get('method')} {entry.get('task')} network "
+                                 "(not the authors' weights)")
     return {"format": CONFIG_FORMAT, "format_version": CONFIG_VERSION, "wsss_zoo_name": entry["name"],
             "wsss_zoo_version": __version__, "retrained": retrained,
             "classes": list(CLASS_LISTS.get(entry.get("dataset"), ())),
@@ -133,10 +134,14 @@ def check_published_file(typed, path: Path, sha: str) -> str:
             f"what shows it is theirs), e.g. the cached download (leave --weights out); {retrain_hint}")
     known = published_sha(typed)
     if known is None:
+        from .cache import cached_file_path
+
+        cached = cached_file_path(typed)
+        first = f"delete {cached}, then " if cached.is_file() else ""
         raise ChecksumMismatchError(
             f"nothing is known to show that {path} is the authors' file: the registry has no sha256 for {name} and "
-            f"the cache has no record of a download from its published source; run wsss-zoo download {name} "
-            f"(it records the file's sha256 on first download), then publish again without --weights; "
+            f"the cache has no record of a download from its published source; {first}run wsss-zoo download "
+            f"{name} (it records the file's sha256 on first download), then publish again without --weights; "
             + retrain_hint)
     expected, where = known
     if sha.lower() != expected.lower():

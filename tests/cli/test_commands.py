@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 from cli_support import ROOT, run_cli, run_main
 from PIL import Image
 

@@ -133,8 +133,9 @@ def test_a_file_placed_by_hand_is_not_the_published_one(tiny, tmp_path):
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(upstream.read_bytes())
     assert hub.resolve_file(entry) == target  # recorded as placed by hand
-    with pytest.raises(ChecksumMismatchError, match="no record of a download from its published source"):
+    with pytest.raises(ChecksumMismatchError, match="no record of a download from its published source") as err:
         publish.publish(NAME, tmp_path / "out")
+    assert f"delete {target}, then run wsss-zoo download {NAME}" in str(err.value)
 
 
 def test_retrained_weights_are_published_as_such(tiny, tmp_path):

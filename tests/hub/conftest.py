@@ -1,8 +1,7 @@
 """The download tests run against a local server (tests/fixtures/http_server.py), never the network."""
 import pytest
 
-from fixtures.http_server import (Blob, FakeServer, clean_download_env, hf_endpoint, online, serve_hub_file,  # noqa: F401
-                                  server, torch_zip_like)
+from fixtures.http_server import clean_download_env, hf_endpoint, online, server  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(autouse=True)

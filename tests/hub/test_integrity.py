@@ -14,7 +14,6 @@ from fixtures.http_server import Blob, torch_zip_like
 import wsss_zoo
 from fixtures import hub_models
 from wsss_zoo import cache, download, hub
-from wsss_zoo.cache import records
 from wsss_zoo.download import limits
 from wsss_zoo.errors import (CacheError, ConfigError, DownloadError, HtmlInsteadOfFileError, NotACheckpointError,
                              WsssZooError)
@@ -211,6 +210,24 @@ def test_touched_file_with_the_recorded_content_is_accepted(server, online, monk
     assert cache.record_of(entry.name)["mtime_ns"] == path.stat().st_mtime_ns  # fingerprint refreshed
 
 
+def test_records_of_the_previous_version_are_understood(_isolated_cache):
+    """wsss_zoo 0.1 wrote {sha256, size, source, date, mtime_ns}, the source being the URL it requested."""
+    entry = parse_model("toy_drive", {
+        "method": "init", "task": "init", "dataset": "imagenet", "architecture": {"builder": "none"},
+        "layout": "none", "filename": "toy_drive.pth", "sources": [{"kind": "gdrive", "id": "1AbCdEfGhIjK"}]},
+        "test", {})
+    path = target_of(entry)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD)
+    old = {"sha256": sha(PAYLOAD), "size": len(PAYLOAD), "date": "2026-01-01T00:00:00+00:00",
+           "mtime_ns": path.stat().st_mtime_ns,
+           "source": "https://drive.google.com/uc?id=1AbCdEfGhIjK&export=download"}
+    cache.records_path().write_text(json.dumps({"toy_drive": old}))
+    assert hub.resolve_file(entry) == path and cache.verify_cached(entry).ok
+    assert cache.published_sha(entry)[0] == sha(PAYLOAD)  # a download from the published source
+    assert cache.record_of("toy_drive")["origin"] == "download"  # fingerprint added, origin kept
+
+
 # --------------------------------------------------------------------------- the conversion cache
 @pytest.fixture
 def tiny(monkeypatch):
@@ -311,6 +328,24 @@ def test_read_only_cache_folder(server, online, tmp_path, monkeypatch):
     entry = make_entry(server.url("/file.pth"))
     with pytest.raises(CacheError, match=r"cannot write to the wsss_zoo cache folder .*ro/checkpoints \(read-only\)"):
         hub.resolve_file(entry, progress=False)
+
+
+def test_full_disk_while_downloading(server, online, monkeypatch):
+    """ENOSPC on the .part is the cache's problem, said once: not retried, not blamed on the server."""
+    import errno
+
+    from wsss_zoo.download import http
+
+    def full(path, mode="r", *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(http, "open", full, raising=False)  # the module's own name lookup comes first
+    server.route("/file.pth", Blob(PAYLOAD))
+    entry = make_entry(server.url("/file.pth"))
+    with pytest.raises(CacheError, match=r"checkpoints \(no space left on its device\); free some space, or "
+                                         "choose another folder with WSSS_ZOO_HOME"):
+        hub.resolve_file(entry, progress=False)
+    assert len(server.requests) == 1 and not target_of(entry).exists()
 
 
 def test_home_with_an_unknown_user(monkeypatch):

@@ -60,8 +60,9 @@ def records_path() -> Path:
 
 def read_records() -> dict:
     """``{name: record}`` from ``<cache>/sha256.json``; unreadable or malformed content counts as no record."""
+    path = records_path()  # a WSSS_ZOO_HOME that cannot be used is an error, not "no records"
     try:
-        with open(records_path(), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError):
         return {}
@@ -106,8 +107,16 @@ def _fingerprint_matches(record: dict, path: Path) -> bool:
     return all(record.get(k) == now[k] for k in _FINGERPRINT)
 
 
+def origin_of(record: dict) -> str:
+    """``download`` or ``placed by hand``; records of wsss_zoo 0.1 have no origin: an http(s) source was a download."""
+    origin = record.get("origin")
+    if origin in (ORIGIN_DOWNLOAD, ORIGIN_BY_HAND):
+        return origin
+    return ORIGIN_DOWNLOAD if str(record.get("source", "")).startswith(("http://", "https://")) else ORIGIN_BY_HAND
+
+
 def _describe(record: dict) -> str:
-    how = ("when it was downloaded from " + str(record.get("source")) if record.get("origin") == ORIGIN_DOWNLOAD
+    how = ("when it was downloaded from " + str(record.get("source")) if origin_of(record) == ORIGIN_DOWNLOAD
            else "when it was found in the cache (placed by hand)")
     return f"{how} on {str(record.get('date', '?'))[:10]}"
 
@@ -195,10 +204,9 @@ def check_cached(entry: ModelEntry, path: Path) -> str:
     else:
         sha = sha256_file(path)
         if rec is None or sha == rec["sha256"]:
-            with_origin = rec or {"source": "placed by hand", "origin": ORIGIN_BY_HAND}
+            source, origin = (rec.get("source", ""), origin_of(rec)) if rec else ("placed by hand", ORIGIN_BY_HAND)
             try:
-                record_file(entry.name, path, sha, source=with_origin["source"], origin=with_origin["origin"],
-                            validators=rec)
+                record_file(entry.name, path, sha, source=source, origin=origin, validators=rec)
             except CacheError:
                 pass  # a read-only cache only loses the record: the file is hashed on every use
         else:
@@ -273,6 +281,8 @@ def published_sha(entry: ModelEntry) -> Optional[Tuple[str, str]]:
         return entry.sha256, "the registry's"
     rec = record_of(entry.name)
     current = {s.browser_url for s in entry.current_sources}
-    if rec is not None and rec.get("origin") == ORIGIN_DOWNLOAD and rec.get("source") in current:
+    # wsss_zoo 0.1 recorded the URL it requested: the link itself, or Drive's uc?id= form
+    current |= {f"https://drive.google.com/uc?id={s.id}&export=download" for s in entry.current_sources if s.id}
+    if rec is not None and origin_of(rec) == ORIGIN_DOWNLOAD and rec.get("source") in current:
         return rec["sha256"], f"the one recorded {_describe(rec)}"
     return None
