@@ -71,7 +71,7 @@ def _check_config_fits(entry: ModelEntry, path, spec: str) -> None:
     try:
         with torch.device("meta"):
             own = build_model(entry).state_dict()
-    except (TypeError, ValueError) as exc:  # kwargs the builder does not take, out-of-range values
+    except (TypeError, ValueError, RuntimeError) as exc:  # unknown builder or kwargs, out-of-range values
         raise ConfigError(f"{spec} config.json: architecture {entry.builder} cannot be built with kwargs "
                           f"{dict(entry.builder_kwargs)} ({exc})") from None
     shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}

@@ -94,7 +94,7 @@ def model_config(entry: dict, source_sha256: Optional[str] = None, *, retrained:
     """
     record = {k: entry[k] for k in CONFIG_ENTRY_FIELDS if k in entry}
     record.update(layout=CANONICAL_LAYOUT, filename=WEIGHTS_FILE, sha256=None, size=None, sources=[])
-    record["license"] = {k: v for k, v in license_of(entry).items()}
+    record["license"] = license_of(entry)
     if retrained:
         record["metrics"] = []
         record["description"] = (f"retrained {entry.get('method')} {entry.get('task')} network "

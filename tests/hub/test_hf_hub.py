@@ -31,7 +31,8 @@ def published(hf_endpoint, tmp_path):
         folder = tmp_path / "folder"
         publish.publish(NAME, folder, progress=False)
         for name in ("config.json", "model.safetensors", "README.md"):
-            serve_hub_file(server, "org/tiny", "main", name, (folder / name).read_bytes(), COMMIT)
+            for revision in ("main", COMMIT):
+                serve_hub_file(server, "org/tiny", revision, name, (folder / name).read_bytes(), COMMIT)
         yield server, folder
     finally:
         clear_entries()
@@ -59,6 +60,14 @@ def test_load_by_repo_id_for_an_unknown_name_then_offline(published, monkeypatch
     monkeypatch.setenv("WSSS_ZOO_OFFLINE", "1")
     _assert_weights(wsss_zoo.load("hf-hub:org/tiny", device="cpu"), folder)
     assert len(server.requests) == n  # offline: the cache only
+
+
+def test_pinned_commit_makes_no_request_once_cached(published):
+    server, folder = published
+    wsss_zoo.load(f"hf-hub:org/tiny@{COMMIT}", device="cpu", progress=False)
+    n = len(server.requests)
+    _assert_weights(wsss_zoo.load(f"hf-hub:org/tiny@{COMMIT}", device="cpu", progress=False), folder)
+    assert len(server.requests) == n  # online, but a commit cannot move
 
 
 def test_weights_from_the_hub_for_a_registry_name(published, monkeypatch):
@@ -107,6 +116,8 @@ def _tamper(config: dict, how: str):
         entry["architecture"]["kwargs"] = {"num_classes": "many"}
     elif how == "huge_network":
         entry["architecture"]["kwargs"] = {"num_classes": 10 ** 9}
+    elif how == "negative_size":
+        entry["architecture"]["kwargs"] = {"num_classes": -5}
     elif how == "bad_preprocess":
         entry["preprocess"]["mean"] = [0.5, 0.5]
     elif how == "unknown_field":
@@ -119,7 +130,7 @@ def _tamper(config: dict, how: str):
 TAMPERED = {"not_json": "not UTF-8 JSON", "list": "not a wsss_zoo model folder config",
             "no_format": "not a wsss_zoo model folder config", "newer_format": "upgrade wsss_zoo",
             "layout": "entry.layout must be 'canonical'", "unknown_builder": "resnet9000",
-            "bad_kwargs": "cannot be built", "huge_network": "does not fit",
+            "bad_kwargs": "cannot be built", "huge_network": "does not fit", "negative_size": "cannot be built",
             "bad_preprocess": "preprocess.mean: expected 3 numbers", "unknown_field": "unknown field 'sha265'",
             "bad_name": "model name '../../etc'"}
 
