@@ -38,6 +38,7 @@ setup(
         "numpy>=1.23",
         "pillow>=9.0",
         "requests>=2.28",
+        "gdown>=5.1",  # reads Google Drive's confirmation pages (wsss_zoo/download/drive.py)
         "tqdm>=4.60",
         "matplotlib>=3.6",
     ],

@@ -34,15 +34,54 @@ def _weights_path(weights):
 def load(name: str, weights=None, *, device="auto", precision: str = "fp32", progress: bool = True) -> torch.nn.Module:
     """Build the network of a published checkpoint and load its weights (eval mode).
 
+    ``name``: a registry name, or ``"hf-hub:ORG/NAME[@REVISION]"``, a Hugging Face repo written by
+    ``wsss-zoo publish`` (the network is rebuilt from its config.json, also for names this registry lacks).
     ``weights``: None or ``"DEFAULT"`` downloads by name (verified, cached); a path loads a local file in any
-    published upstream layout, or the project's own safetensors conversion. ``device``: ``"auto"`` (CUDA when
-    available), ``"cpu"``, ``"cuda:N"``. ``precision``: ``"fp32"`` (exact, upstream parity), ``"bf16"``,
-    ``"fp16"`` or ``"auto"`` for the network forwards (:mod:`wsss_zoo.precision`).
+    published upstream layout, or the project's own safetensors conversion; ``"hf-hub:ORG/NAME"`` the
+    weights of a folder published for this name. ``device``: ``"auto"`` (CUDA when available), ``"cpu"``,
+    ``"cuda:N"``. ``precision``: ``"fp32"`` (exact, upstream parity), ``"bf16"``, ``"fp16"`` or ``"auto"``
+    for the network forwards (:mod:`wsss_zoo.precision`).
     """
+    if hub.is_hf_name(name):
+        return _load_hf_hub(name, weights, device=device, precision=precision, progress=progress)
     entry = model_entry(name)
     dev = resolve_device(device)
     mode, _ = resolve_precision(precision, dev)
     return load_entry(entry, _weights_path(weights), device=dev, precision=mode, progress=progress)
+
+
+# --------------------------------------------------------------------------- hf-hub: names
+def _load_hf_hub(spec: str, weights, *, device, precision: str, progress: bool) -> torch.nn.Module:
+    """``load("hf-hub:ORG/NAME")``: entry from the repo's config.json, checked against its weights' shapes
+    on the meta device before any real allocation (a tampered config cannot ask for a huge network)."""
+    if _weights_path(weights) is not None:
+        raise ConfigError(f"{spec} brings its own weights; leave weights out (or load a registry name with "
+                          f"weights={spec!r})")
+    dev = resolve_device(device)
+    mode, _ = resolve_precision(precision, dev)
+    entry, path = hub.hf_model(spec, progress=progress)
+    _check_config_fits(entry, path, spec)
+    return load_entry(entry, path, device=dev, precision=mode, progress=progress)
+
+
+def _check_config_fits(entry: ModelEntry, path, spec: str) -> None:
+    from .convert.core import check_safetensors_header
+
+    header = check_safetensors_header(path)
+    try:
+        with torch.device("meta"):
+            own = build_model(entry).state_dict()
+    except (TypeError, ValueError, RuntimeError) as exc:  # unknown builder or kwargs, out-of-range values
+        raise ConfigError(f"{spec} config.json: architecture {entry.builder} cannot be built with kwargs "
+                          f"{dict(entry.builder_kwargs)} ({exc})") from None
+    shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    wrong = [k for k, v in own.items() if not k.endswith("num_batches_tracked")
+             and shapes.get(k) != tuple(v.shape)]
+    if wrong:
+        raise CheckpointMismatchError(
+            f"{spec}: config.json describes a network ({entry.builder}, {dict(entry.builder_kwargs)}) that its "
+            f"model.safetensors does not fit ({len(wrong)} tensors missing or of another shape, e.g. {wrong[0]}); "
+            "the repo's files do not belong together", missing=wrong)
 
 
 def load_entry(entry: ModelEntry, weights=None, *, device="cpu", precision: str = "fp32",

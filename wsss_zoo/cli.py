@@ -152,10 +152,9 @@ def cmd_download(args) -> int:
     for name in models:
         try:
             if args.verify:
-                ok = cache.verify_cached(model_entry(name))
-                cached = _is_cached(name)
-                print(f"{name}: {'ok' if ok and cached else 'not cached' if not cached else 'sha256 MISMATCH'}")
-                if not (ok and cached):
+                result = cache.verify_cached(model_entry(name))  # never records: a mismatch stays one
+                print(f"{name}: {result.message}")
+                if not result.ok:
                     failed.append(name)
                     continue
             else:
@@ -186,9 +185,12 @@ def cmd_convert(args) -> int:
 def cmd_publish(args) -> int:
     from .publish import publish
 
-    summary = publish(args.name, args.out, args.weights, progress=not args.quiet, overwrite=args.overwrite)
+    from .publish import upload_hint
+
+    summary = publish(args.name, args.out, args.weights, progress=not args.quiet, overwrite=args.overwrite,
+                      retrained=args.retrained)
     print(f"{summary['out']}: " + ", ".join(summary["files"]))
-    say(args, f"upload with: huggingface-cli upload <user>/{args.name} {summary['out']} .")
+    say(args, f"upload with: {upload_hint(args.name, summary['out'])}")
     return EXIT_OK
 
 
@@ -213,7 +215,7 @@ Run "wsss-zoo COMMAND --help" for a command's options.""",
   wsss-zoo download eps_voc                # a pipeline: every network it needs
   wsss-zoo download drs_vgg16_voc drs_deeplabv2_resnet101_voc
   wsss-zoo download --all --method CDA
-  wsss-zoo download --verify eps_voc       # re-hash the cached files
+  wsss-zoo download --verify eps_voc       # re-hash the cached files, compare with the records
 
 Files land in $WSSS_ZOO_HOME (default ~/.cache/torch/hub/wsss_zoo); WSSS_ZOO_OFFLINE=1 forbids downloads.""",
     "cam": """examples:
@@ -250,10 +252,13 @@ method that cannot run (no weights, no saliency) is left out with a warning (exi
 
 the result loads with wsss_zoo.load(NAME, weights=OUT) and holds no pickle.""",
     "publish": """examples:
-  wsss-zoo publish cda_irn_resnet50_voc --out hf/cda_irn_resnet50_voc
-  wsss-zoo publish drs_vgg16_voc --weights DRS_learnable.pth --out hf/drs_vgg16_voc
+  wsss-zoo download drs_vgg16_voc          # records the sha256 of the authors' file
+  wsss-zoo publish drs_vgg16_voc --out hf/drs_vgg16_voc
+  wsss-zoo publish drs_vgg16_voc --weights my_training.pth --retrained --out hf/my_drs
+  hf upload <user>/drs_vgg16_voc hf/drs_vgg16_voc .
 
-refuses networks whose license does not allow re-hosting (EPS and RIB publish no license).""",
+refuses networks whose license does not allow re-hosting (EPS and RIB publish no license), and files
+that are not the authors' (sha256 other than the one recorded at download) unless --retrained.""",
     "eval": """examples:
   wsss-zoo eval --pred masks/ --voc-root data/VOCdevkit/VOC2012 --split train
   wsss-zoo eval --pred cams/ --voc-root data/VOCdevkit/VOC2012 --split train --threshold 0.05:0.50:0.01
@@ -377,7 +382,9 @@ def build_parser(split_command: Optional[str] = None) -> argparse.ArgumentParser
     p.add_argument("--all", action="store_true", help="every network (narrow with --method/--dataset)")
     p.add_argument("--method", help="with --all: only this method")
     p.add_argument("--dataset", help="with --all: only this dataset")
-    p.add_argument("--verify", action="store_true", help="re-hash the cached files instead of downloading")
+    p.add_argument("--verify", action="store_true",
+                   help="re-hash the cached files and compare them with the recorded sha256 (nothing is downloaded "
+                        "or recorded)")
 
     for name, help_text in (("cam", "class activation maps of a CAM network or pipeline"),
                             ("pseudo-mask", "pseudo masks of a pipeline (the method's final label maps)"),
@@ -430,6 +437,9 @@ def build_parser(split_command: Optional[str] = None) -> argparse.ArgumentParser
     p.add_argument("--weights", help="the upstream file (default: the cached download)")
     p.add_argument("--out", required=True, help="the folder to write")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
+    p.add_argument("--retrained", action="store_true",
+                   help="the weights are your own training, not the authors' file: the card says so and "
+                        "carries no reported numbers")
 
     p = add("eval", "evaluate label maps or CAMs against a dataset split's ground truth (mIoU)", evaluate.run)
     evaluate.add_arguments(p)

@@ -61,12 +61,20 @@ class DriveQuotaError(HtmlInsteadOfFileError):
     """Google Drive refuses the download because the file's quota is exceeded."""
 
 
+class NotACheckpointError(DownloadError):
+    """The server sent a body that is no checkpoint: empty, JSON, or magic bytes of no accepted format."""
+
+
 class ChecksumMismatchError(DownloadError):
-    """The downloaded or given file does not have the sha256 recorded in the registry."""
+    """The downloaded, cached or given file does not have the sha256 recorded (registry or first download)."""
 
 
 class OfflineError(DownloadError):
     """Offline mode is on (WSSS_ZOO_OFFLINE / HF_HUB_OFFLINE) and the file is not in the cache."""
+
+
+class CacheError(WsssZooError, OSError):
+    """The cache folder cannot be used (read-only, full, not a folder, WSSS_ZOO_HOME not expandable)."""
 
 
 class CrfNotInstalledError(WsssZooError, ImportError):

@@ -2,58 +2,31 @@
 
 * :func:`convert_file` reads a published file in its upstream layout (pickle-safe), converts it to
   our canonical keys, checks that it loads strictly into the network, and writes safetensors.
-* :func:`publish` writes ``model.safetensors``, ``config.json`` and a ``README.md`` model card
-  (YAML front matter with ``model-index`` metrics, license, citation) for one registry model --
-  only when the registry says its license allows re-hosting. EPS and RIB publish no license, so
-  their weights may be converted locally but not re-hosted.
+* :func:`publish` writes ``model.safetensors``, ``config.json`` (a registry entry that
+  ``wsss_zoo.load("hf-hub:ORG/NAME")`` rebuilds the network from, :data:`wsss_zoo.hub.CONFIG_FORMAT`) and a
+  ``README.md`` model card (:func:`wsss_zoo.model_card.hub_card`) -- only when the registry says the license
+  allows re-hosting (EPS and RIB publish none), and only for the authors' own file: its sha256 must be the
+  registry's or, as no checkpoint has a published sha256, the one recorded when it was downloaded from
+  the entry's published source. Weights one trained oneself are published with ``retrained=True``: the
+  card then says so and carries no reported numbers.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from . import __version__
 from .classes import CLASS_LISTS
 from .errors import ChecksumMismatchError, ConfigError, NotRedistributableError, UnknownNameError
 from .fileio import atomic_write_text
-from .model_card import format_license, format_metric
-from .registry import method_record
+from .hub import CANONICAL_LAYOUT, CONFIG_FILE, CONFIG_FORMAT, CONFIG_VERSION, WEIGHTS_FILE
+from .model_card import hub_card, license_of
 
-#: registry dataset -> (model-card name, Hugging Face dataset type)
-DATASET_CARD = {
-    "voc": ("PASCAL VOC 2012", "pascal_voc"), "voc12": ("PASCAL VOC 2012", "pascal_voc"),
-    "coco": ("MS COCO 2014", "coco"), "coco14": ("MS COCO 2014", "coco"),
-    "imagenet": ("ImageNet-1k", "imagenet-1k"),
-}
-
-
-# --------------------------------------------------------------------------- registry fields
-def license_of(entry: dict) -> dict:
-    """The entry's ``license`` record (else its method's): ``{"spdx", "redistributable", "source", "notes"}``.
-
-    A missing record counts as not redistributable: without a license nobody may re-host the file.
-    """
-    lic = entry.get("license") or method_record(entry.get("method", "")).get("license") or {}
-    return {"spdx": lic.get("spdx"), "redistributable": bool(lic.get("redistributable")),
-            "source": lic.get("source", ""), "notes": lic.get("notes", "")}
-
-
-def citation_of(entry: dict) -> str:
-    """BibTeX of the entry (else of its method), or ''."""
-    return entry.get("citation") or method_record(entry.get("method", "")).get("citation") or ""
-
-
-def metrics_of(entry: dict) -> List[dict]:
-    """The entry's metric records plus those of the pipelines that use it as a role network."""
-    from .registry import pipelines
-
-    rows = [dict(m, via=None) for m in entry.get("metrics") or []]
-    for pipe in pipelines():
-        if entry["name"] in pipe.roles.values():
-            rows += [dict(dataclasses.asdict(m), via=pipe.name) for m in pipe.metrics]
-    return rows
+#: fields of a registry entry that config.json carries (what rebuilding and running the network needs, and
+#: the provenance a user of the repo reads); file, hashes and sources are the repo's own
+CONFIG_ENTRY_FIELDS = ("description", "method", "task", "dataset", "role", "upstream_class", "architecture",
+                       "preprocess", "inference", "metrics", "license", "paper", "citation", "code", "notes")
 
 
 def _entry(name: str):
@@ -111,95 +84,26 @@ def convert_file(path, name: str, out, progress: bool = True) -> dict:
             "parameters": int(sum(v.numel() for v in sd.values())), "source_sha256": source_sha}
 
 
-# --------------------------------------------------------------------------- model card
-def _yaml_scalar(value) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a JSON string/number is a valid YAML scalar
+# --------------------------------------------------------------------------- what the folder holds
+def model_config(entry: dict, source_sha256: Optional[str] = None, *, retrained: bool = False) -> dict:
+    """config.json of the published folder: the registry entry ``load("hf-hub:...")`` rebuilds the network from.
 
-
-def _front_matter(entry: dict, lic: dict, metrics: List[dict]) -> List[str]:
-    """YAML header of the card: license, tags, datasets and a ``model-index`` with every mIoU record."""
-    tags = ["wsss_zoo", "weakly-supervised-semantic-segmentation", "pytorch", "safetensors", entry.get("method", "")]
-    lines = ["---"]
-    if lic["spdx"]:
-        lines.append(f"license: {str(lic['spdx']).lower()}")
-    lines += ["library_name: wsss_zoo", "pipeline_tag: image-segmentation", "tags:"]
-    lines += [f"- {_yaml_scalar(t)}" for t in tags if t]
-    lines += ["datasets:", f"- {_yaml_scalar(_dataset_card(entry.get('dataset'))[1])}"]
-    if metrics:
-        lines += ["model-index:", f"- name: {_yaml_scalar(entry['name'])}", "  results:"]
-        for m in metrics:
-            ds_name, ds_type = _dataset_card(m.get("dataset", entry.get("dataset")))
-            what = format_metric(m, with_count=False).split(", ", 1)[-1]
-            label = f"mIoU {m.get('split', '')} {what}" + (f" (pipeline {m['via']})" if m.get("via") else "")
-            lines += ["  - task:", "      type: image-segmentation",
-                      "    dataset:", f"      name: {_yaml_scalar(ds_name)}", f"      type: {_yaml_scalar(ds_type)}",
-                      f"      split: {_yaml_scalar(str(m.get('split', '')))}",
-                      "    metrics:", "    - type: mean_iou", f"      value: {m['miou']}",
-                      f"      name: {_yaml_scalar(label.replace('  ', ' '))}",
-                      "    source:", f"      name: {_yaml_scalar(str(m.get('source', 'reported')))}"]
-            if str(m.get("where", "")).startswith("http"):
-                lines.append(f"      url: {_yaml_scalar(m['where'])}")
-    return lines + ["---"]
-
-
-def _dataset_card(dataset) -> tuple:
-    return DATASET_CARD.get(dataset, (str(dataset), str(dataset)))
-
-
-def model_card(entry: dict, source_sha256: Optional[str] = None) -> str:
-    """The README.md of a Hugging Face model repo for a registry model (YAML front matter + text)."""
-    name, lic = entry["name"], license_of(entry)
-    metrics = [m for m in metrics_of(entry) if m.get("miou") is not None]
-    body = [
-        "", f"# {name}", "",
-        entry.get("description") or f"{entry.get('method')} {entry.get('task')} network",
-        "",
-        f"Converted by wsss_zoo {__version__} from the authors' published checkpoint to safetensors: the tensors "
-        "are the authors' weights under wsss_zoo's module key names; nothing was retrained.",
-        "", "## Use", "", "```python", "import wsss_zoo",
-        f'model = wsss_zoo.load("{name}", weights="model.safetensors")',
-    ]
-    if entry.get("inference", {}).get("cam"):
-        body.append('cams = wsss_zoo.cam(model, "image.jpg", ["person"])  # float32 [K, H, W]')
-    if entry.get("inference", {}).get("segment"):
-        body.append('mask = wsss_zoo.segment(model, "image.jpg")  # uint8 [H, W]')
-    body += ["```", "", "## Provenance", "",
-             f"- upstream file: `{entry.get('filename', '?')}` (layout `{entry.get('layout', '?')}`)"]
-    if source_sha256:
-        original = entry.get("sha256")
-        verdict = ("equals the registry's" if original and original.lower() == source_sha256.lower()
-                   else "the registry records no sha256" if not original else "differs from the registry's")
-        body.append(f"- sha256 of that file: `{source_sha256}` ({verdict})")
-    body += [f"- source: {src['url']}" for src in entry.get("sources", [])
-             if src.get("url") and not src.get("superseded")]
-    code = entry.get("code") or {}
-    if code.get("repo"):
-        commit = f" @ {code['commit'][:7]}" if code.get("commit") else ""
-        body.append(f"- code: https://github.com/{code['repo']}{commit}")
-    paper = entry.get("paper") or {}
-    if paper.get("url"):
-        body.append(f"- paper: {paper.get('title', '')} ({paper.get('venue', '')}) {paper['url']}")
-    if metrics:
-        body += ["", "## Reported results (mIoU, %)", ""]
-        body += [f"- {format_metric(m)}" + (f" -- pipeline `{m['via']}`" if m.get("via") else "") +
-                 (f" [{m['source']}]" if m.get("source") else "") for m in metrics]
-    body += ["", "## License", "", f"{format_license(lic)}. {lic['source']}".strip()]
-    if lic["notes"]:
-        body += ["", lic["notes"]]
-    citation = citation_of(entry)
-    if citation:
-        body += ["", "## Citation", "", "```bibtex", citation.strip(), "```"]
-    return "\n".join(_front_matter(entry, lic, metrics) + body) + "\n"
-
-
-def model_config(entry: dict, source_sha256: Optional[str] = None) -> dict:
-    """config.json of the published folder: what wsss_zoo needs to rebuild and run the network."""
-    keep = ("method", "task", "dataset", "role", "architecture", "layout", "preprocess", "inference")
-    cfg = {"wsss_zoo_name": entry["name"], "wsss_zoo_version": __version__}
-    cfg.update({k: entry[k] for k in keep if k in entry})
-    cfg["classes"] = list(CLASS_LISTS.get(entry.get("dataset"), ()))
-    cfg["source"] = {"filename": entry.get("filename"), "sha256": source_sha256}
-    return cfg
+    ``entry`` holds the technical fields (architecture, preprocessing, inference) and the provenance
+    (paper, citation, code, license; the reported metrics unless ``retrained``); its ``layout`` is
+    ``canonical`` and its file is the folder's ``model.safetensors``.
+    """
+    record = {k: entry[k] for k in CONFIG_ENTRY_FIELDS if k in entry}
+    record.update(layout=CANONICAL_LAYOUT, filename=WEIGHTS_FILE, sha256=None, size=None, sources=[])
+    record["license"] = license_of(entry)
+    if retrained:
+        record["metrics"] = []
+        record["description"] = (f"retrained {entry.get('method')} {entry.get('task')} network "
+                                 "(not the authors' weights)")
+    return {"format": CONFIG_FORMAT, "format_version": CONFIG_VERSION, "wsss_zoo_name": entry["name"],
+            "wsss_zoo_version": __version__, "retrained": retrained,
+            "classes": list(CLASS_LISTS.get(entry.get("dataset"), ())),
+            "source": {"filename": entry.get("filename"), "sha256": source_sha256},
+            "entry": record}
 
 
 # --------------------------------------------------------------------------- publish
@@ -216,11 +120,44 @@ def check_redistributable(entry: dict) -> dict:
     return lic
 
 
-def publish(name: str, out_dir, weights=None, *, progress: bool = True, overwrite: bool = False) -> dict:
+def check_published_file(typed, path: Path, sha: str) -> str:
+    """How ``sha`` was found to be the authors' file; :class:`ChecksumMismatchError` when it is not (or
+    nothing is known to compare it with)."""
+    from .cache import published_sha
+    from .convert import sniff_file
+
+    name = typed.name
+    retrain_hint = "weights you trained yourself: pass --retrained (retrained=True), the card then says so"
+    if sniff_file(path) == "safetensors":
+        raise ChecksumMismatchError(
+            f"{path} is a safetensors file; publish {name} from the authors' file as published (its sha256 is "
+            f"what shows it is theirs), e.g. the cached download (leave --weights out); {retrain_hint}")
+    known = published_sha(typed)
+    if known is None:
+        from .cache import cached_file_path
+
+        cached = cached_file_path(typed)
+        first = f"delete {cached}, then " if cached.is_file() else ""
+        raise ChecksumMismatchError(
+            f"nothing is known to show that {path} is the authors' file: the registry has no sha256 for {name} and "
+            f"the cache has no record of a download from its published source; {first}run wsss-zoo download "
+            f"{name} (it records the file's sha256 on first download), then publish again without --weights; "
+            + retrain_hint)
+    expected, where = known
+    if sha.lower() != expected.lower():
+        raise ChecksumMismatchError(
+            f"{path} has sha256 {sha}, not {where} ({expected}); only the authors' file may be published as "
+            f"{name}; " + retrain_hint)
+    return f"equals {where}"
+
+
+def publish(name: str, out_dir, weights=None, *, progress: bool = True, overwrite: bool = False,
+            retrained: bool = False) -> dict:
     """Write a Hugging Face-ready folder for model ``name``: model.safetensors, config.json, README.md.
 
-    ``weights``: the upstream file (default: the cached/downloaded published file). Refuses entries
-    whose license does not allow re-hosting, and files whose sha256 differs from the registry's.
+    ``weights``: the upstream file (default: the cached/downloaded published file). Refuses entries whose
+    license does not allow re-hosting, and -- unless ``retrained`` -- files that are not shown to be the
+    authors' (:func:`check_published_file`).
     """
     from .cache import sha256_file
     from .hub import resolve_file
@@ -233,16 +170,20 @@ def publish(name: str, out_dir, weights=None, *, progress: bool = True, overwrit
         raise ConfigError(f"{out_dir} is not empty; choose a new folder or pass --overwrite")
     path = resolve_file(typed, weights, progress=progress)
     source_sha = sha256_file(path)
-    if entry.get("sha256") and source_sha.lower() != str(entry["sha256"]).lower():
-        raise ChecksumMismatchError(
-            f"{path} has sha256 {source_sha}, not the published file's {entry['sha256']}; only the authors' "
-            f"file may be published as {name} (train your own? publish it under your own name)")
+    provenance = "the publisher's own training" if retrained else check_published_file(typed, path, source_sha)
     sd = convert_state_dict_file(name, path, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _save_safetensors(sd, out_dir / "model.safetensors",
+    _save_safetensors(sd, out_dir / WEIGHTS_FILE,
                       {"wsss_zoo_name": name, "wsss_zoo_version": __version__, "source_sha256": source_sha,
-                       "format": "wsss_zoo canonical state dict"})
-    atomic_write_text(out_dir / "config.json", json.dumps(model_config(entry, source_sha), indent=2) + "\n")
-    atomic_write_text(out_dir / "README.md", model_card(entry, source_sha))
-    return {"name": name, "out": str(out_dir), "files": ["model.safetensors", "config.json", "README.md"],
-            "source_sha256": source_sha}
+                       "format": "wsss_zoo canonical state dict", "retrained": str(retrained).lower()})
+    atomic_write_text(out_dir / CONFIG_FILE,
+                      json.dumps(model_config(entry, source_sha, retrained=retrained), indent=2) + "\n")
+    atomic_write_text(out_dir / "README.md",
+                      hub_card(entry, source_sha256=source_sha, provenance=provenance, retrained=retrained))
+    return {"name": name, "out": str(out_dir), "files": [WEIGHTS_FILE, CONFIG_FILE, "README.md"],
+            "source_sha256": source_sha, "retrained": retrained}
+
+
+def upload_hint(name: str, out_dir) -> str:
+    """The command that uploads a published folder (``hf``, the huggingface_hub CLI; huggingface-cli is gone)."""
+    return f"hf upload <user>/{name} {out_dir} ."

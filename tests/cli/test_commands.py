@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 from cli_support import ROOT, run_cli, run_main
 from PIL import Image
 
@@ -70,6 +69,12 @@ def test_download_uses_the_cache_and_expands_pipelines(capsys, weights, _isolate
     assert code == 3 and "cda_irn_resnet50_voc: " in out and "cda_irn_edge_resnet50_voc" in err
     code, out, err = run_main(capsys, "download", "--verify", "cda_irn_resnet50_voc")
     assert code == 0 and out.strip() == "cda_irn_resnet50_voc: ok"
+    # a file swapped in the cache stays a mismatch: --verify compares with the record and never re-records
+    cached.write_bytes(weights["upstream"]["cda_irn_edge_resnet50_voc"].read_bytes())
+    for _ in range(2):
+        code, out, err = run_main(capsys, "download", "--verify", "cda_irn_resnet50_voc")
+        assert code == 2 and "cda_irn_resnet50_voc: sha256 MISMATCH" in out
+        assert f"delete {cached} and download it again" in out
     code, out, err = run_main(capsys, "download", "rib_voc")  # the irn role has no published weights
     assert "role 'irn' has no published weights" in err
 
@@ -97,22 +102,29 @@ def test_convert_an_upstream_file(weights, tmp_path, capsys):
 
 
 def test_publish_writes_a_hugging_face_folder(capsys, weights, tmp_path):
+    from huggingface_hub import ModelCard
+
     out = tmp_path / "hf"
-    code, stdout, err = run_main(capsys, "publish", "cda_irn_resnet50_voc", "--weights",
-                                 weights["upstream"]["cda_irn_resnet50_voc"], "--out", out)
+    upstream = weights["upstream"]["cda_irn_resnet50_voc"]
+    # a stand-in file is not the authors' checkpoint: refused unless declared as retrained
+    code, _, err = run_main(capsys, "publish", "cda_irn_resnet50_voc", "--weights", upstream, "--out", out)
+    assert code == 2 and "--retrained" in err and "wsss-zoo download cda_irn_resnet50_voc" in err
+    assert not out.exists()
+    code, stdout, err = run_main(capsys, "publish", "cda_irn_resnet50_voc", "--weights", upstream, "--out", out,
+                                 "--retrained")
     assert code == 0, err
+    assert f"hf upload <user>/cda_irn_resnet50_voc {out} ." in err + stdout
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
-    card = (out / "README.md").read_text()
-    front = yaml.safe_load(card.split("---")[1])
-    assert front["license"] == "mit" and front["library_name"] == "wsss_zoo"
-    results = front["model-index"][0]["results"]
-    assert {r["metrics"][0]["value"] for r in results} >= {50.8, 67.7}  # CAM and pseudo-mask mIoU (CDA README)
-    assert "@InProceedings{CDA_2021_ICCV" in card
+    card = ModelCard((out / "README.md").read_text())
+    assert card.data.license == "mit" and card.data.library_name == "wsss_zoo"
+    assert card.data.eval_results is None and "50.8" not in card.text  # no reported numbers for a retrained file
+    assert "@InProceedings{CDA_2021_ICCV" in card.text and "**retrained**" in card.text
     config = json.loads((out / "config.json").read_text())
     assert config["wsss_zoo_name"] == "cda_irn_resnet50_voc" and config["classes"][15] == "person"
+    assert config["retrained"] is True and config["entry"]["architecture"]["builder"]
     # an existing folder is not overwritten by accident
-    code, _, err = run_main(capsys, "publish", "cda_irn_resnet50_voc", "--weights",
-                            weights["upstream"]["cda_irn_resnet50_voc"], "--out", out)
+    code, _, err = run_main(capsys, "publish", "cda_irn_resnet50_voc", "--weights", upstream, "--out", out,
+                            "--retrained")
     assert code == 2 and "--overwrite" in err
 
 

@@ -1,19 +1,20 @@
 """wsss_zoo.download against a local server: redirects, Drive pages, resume, hashes, offline, HF mirror."""
 import hashlib
 import json
-import random
-import socket
 import warnings
 
 import pytest
 import torch
+from fixtures.http_server import Blob, torch_zip_like
 
 from wsss_zoo import cache, download, hub
+from wsss_zoo.cache import records
+from wsss_zoo.download import limits
 from wsss_zoo.registry.entries import Source, parse_model
 from wsss_zoo.errors import (ChecksumMismatchError, DownloadError, DriveQuotaError, HtmlInsteadOfFileError,
                              OfflineError)
 
-PAYLOAD = b"PK\x03\x04" + random.Random(0).randbytes(300_000)
+PAYLOAD = torch_zip_like(300_000)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 DRIVE_ID = "1AbC-dEf_toyfile"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -83,23 +84,7 @@ def test_verify_part_deletes_an_html_part(tmp_path):
 
 def _cut_then_resume_route(server, path, data):
     half = len(data) // 2
-
-    def fn(h, q):
-        rng = h.headers.get("Range")
-        if rng is None:  # first request: promise everything, send half, cut the connection
-            h.send_response(200)
-            h.send_header("Content-Type", "application/octet-stream")
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data[:half])
-            h.wfile.flush()
-            h.connection.shutdown(socket.SHUT_RDWR)
-            h.close_connection = True
-            return
-        start = int(rng.split("=")[1].rstrip("-"))
-        h.reply(206, data[start:], headers={"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
-
-    server.route(path, fn)
+    server.route(path, Blob(data, cut_first=half))
     return half
 
 
@@ -116,15 +101,21 @@ def test_cut_connection_is_resumed_with_range(server, online):
     assert 0 < start <= half
 
 
-def test_leftover_part_is_resumed_on_the_next_call(server, online):
-    _cut_then_resume_route(server, "/big.pth", PAYLOAD)
+def test_leftover_part_is_resumed_on_the_next_call(server, online, monkeypatch):
+    """A cut download given up on (one attempt) is resumed by the next call, with If-Range."""
+    half = _cut_then_resume_route(server, "/big.pth", PAYLOAD)
     entry = make_entry([{"kind": "url", "url": server.url("/big.pth")}], sha256=PAYLOAD_SHA)
+    monkeypatch.setattr(limits, "RETRIES", 1)
+    with pytest.raises(DownloadError, match="kept and resumed"):
+        download.fetch_entry(entry, target_of(entry), progress=False)
     part = cache.part_path(target_of(entry))
-    part.parent.mkdir(parents=True, exist_ok=True)
-    part.write_bytes(PAYLOAD[:1000])
+    have = part.stat().st_size
+    assert 0 < have <= half and not target_of(entry).exists()
     path = download.fetch_entry(entry, target_of(entry), progress=False)
     assert path.read_bytes() == PAYLOAD
-    assert [r[3].get("Range") for r in server.requests_to("/big.pth")] == ["bytes=1000-"]
+    second = server.requests_to("/big.pth")[1][3]
+    assert second["Range"] == f"bytes={have}-" and second["If-Range"] == '"v1"'
+    assert not part.exists() and not cache.part_state_path(target_of(entry)).exists()
 
 
 def test_sha256_mismatch_removes_everything(server, online):
@@ -136,15 +127,15 @@ def test_sha256_mismatch_removes_everything(server, online):
     assert PAYLOAD_SHA in str(err.value) and str(target_of(entry)) in str(err.value)
 
 
-def test_stale_part_from_another_file_is_restarted_once(server, online):
-    server.route("/file.pth", lambda h, q: (
-        h.reply(206, PAYLOAD[3:], headers={"Content-Range": f"bytes 3-{len(PAYLOAD) - 1}/{len(PAYLOAD)}"})
-        if h.headers.get("Range") else h.reply(200, PAYLOAD)))
-    entry = make_entry([{"kind": "url", "url": server.url("/file.pth")}], sha256=PAYLOAD_SHA)
+def test_part_without_its_record_is_never_resumed(server, online):
+    """Bytes on disk whose validator is unknown (no .part.json) are not continued: the download starts over."""
+    server.route("/file.pth", Blob(PAYLOAD))
+    entry = make_entry([{"kind": "url", "url": server.url("/file.pth")}])
     part = cache.part_path(target_of(entry))
     part.parent.mkdir(parents=True, exist_ok=True)
-    part.write_bytes(b"XYZ")  # wrong first bytes: the resumed file fails the hash
+    part.write_bytes(b"XYZ")  # e.g. left by an older version, or by another file
     assert download.fetch_entry(entry, target_of(entry), progress=False).read_bytes() == PAYLOAD
+    assert [r[3].get("Range") for r in server.requests_to("/file.pth")] == [None]
 
 
 def test_unknown_sha_is_recorded(server, online):
@@ -225,13 +216,13 @@ def test_manual_and_superseded_sources(server, online):
 
 
 # --------------------------------------------------------------------------- Google Drive
-CONFIRM_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head><body>
+CONFIRM_PAGE = "".join("""<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head><body>
 <div class="uc-main"><p class="uc-warning-subcaption">toy_model.pth (290K) is too large for Google to scan.</p>
 <form id="download-form" action="{action}" method="get">
 <input type="submit" id="uc-download-link" class="goog-inline-block jfk-button" value="Download anyway"/>
 <input type="hidden" name="id" value="{id}"><input type="hidden" name="export" value="download">
 <input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="9f0e-uuid"></form>
-</div></body></html>"""
+</div></body></html>""".splitlines())  # one line, as Google serves it
 
 QUOTA_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head><body>
 <div class="uc-main"><p class="uc-error-caption">Sorry, you can't view or download this file at this time.</p>
@@ -245,6 +236,10 @@ def drive_file(h, q):
         h.reply(200, PAYLOAD, headers={"Content-Disposition": "attachment; filename=\"toy_model.pth\""})
     else:
         h.reply(400, b"bad confirm", content_type="text/plain")
+
+
+def drive_page(server, page: str):
+    server.route("/uc", lambda h, q: h.reply(200, page.encode(), content_type="text/html; charset=utf-8"))
 
 
 @pytest.fixture
@@ -306,20 +301,39 @@ def test_drive_page_without_link_gets_the_permission_hint(drive, online):
     assert_nothing_written(entry)
 
 
-def test_parse_drive_page_link_kinds():
+def test_drive_pages_are_read_by_gdown(monkeypatch):
+    """Each kind of interstitial gdown knows leads to its next URL, moved onto the overridden Drive hosts."""
+    import importlib
+
+    gdown_download = importlib.import_module("gdown.download")  # the module (gdown.download is its function)
+    calls = []
+    real = gdown_download.get_url_from_gdrive_confirmation
+    monkeypatch.setattr(gdown_download, "get_url_from_gdrive_confirmation",
+                        lambda page: calls.append(page) or real(page))
     base = "https://drive.google.com/uc?id=X&export=download"
     legacy = '<a id="uc-download-link" href="/uc?export=download&amp;confirm=AbCd&amp;id=X">Download anyway</a>'
-    assert download.parse_drive_page(legacy, base) == "https://drive.google.com/uc?export=download&confirm=AbCd&id=X"
+    assert download.next_url(legacy, base) == "https://docs.google.com/uc?export=download&confirm=AbCd&id=X"
+    monkeypatch.setenv(download.ENV_GDRIVE_URL, "http://127.0.0.1:9/uc")
+    assert download.next_url(legacy, base) == "http://127.0.0.1:9/uc?export=download&confirm=AbCd&id=X"
     js = ('<script>var c = {"downloadUrl":'
           '"https://drive.usercontent.google.com/download?id\\u003dX\\u0026confirm\\u003dt"}')
-    assert download.parse_drive_page(js, base) == "https://drive.usercontent.google.com/download?id=X&confirm=t"
-    with pytest.raises(DriveQuotaError, match="Too many users"):
-        download.parse_drive_page('<title>Google Drive</title><p class="uc-error-subcaption">Too many users have '
-                                  'viewed or downloaded this file recently.</p>', base)
-    with pytest.raises(HtmlInsteadOfFileError, match="does not exist") as err:
-        download.parse_drive_page('<p class="uc-error-subcaption">Sorry, the file you have requested does not '
-                                  'exist.</p>', base)
-    assert not isinstance(err.value, DriveQuotaError)
+    monkeypatch.setenv(download.ENV_GDRIVE_USERCONTENT_URL, "http://127.0.0.1:9/dl")
+    assert download.next_url(js, base) == "http://127.0.0.1:9/dl?id=X&confirm=t"
+    assert len(calls) == 3  # the pages were read by gdown, not by a parser of ours
+
+
+@pytest.mark.parametrize("page, error, words", [
+    ('<title>Google Drive</title><p class="uc-error-subcaption">Too many users have viewed or downloaded this '
+     'file recently.</p>', DriveQuotaError, "Too many users"),
+    (QUOTA_PAGE, DriveQuotaError, "Too many users"),  # a caption over several lines
+    ('<p class="uc-error-subcaption">Sorry, the file you have requested does not exist.</p>',
+     HtmlInsteadOfFileError, "does not exist"),
+    ("<html><body>Sign in</body></html>", HtmlInsteadOfFileError, "Anyone with the link"),
+])
+def test_drive_pages_without_a_link(page, error, words):
+    with pytest.raises(error, match=words) as err:
+        download.next_url(page, "https://drive.google.com/uc?id=X")
+    assert (err.type is DriveQuotaError) == (error is DriveQuotaError)
 
 
 def test_plain_url_to_drive_is_handled_as_drive(drive, online):
@@ -360,20 +374,9 @@ def fake_hub(server, data, filename="toy_model.safetensors"):
 
 
 @pytest.fixture
-def mirror(server, online, monkeypatch):
+def mirror(hf_endpoint, monkeypatch):
     monkeypatch.setenv(download.ENV_HF_REPO, f"org/mirror@{COMMIT}")
-    monkeypatch.setenv("HF_ENDPOINT", server.base)
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    # our code passes endpoint= (HF_ENDPOINT is read by huggingface_hub only at import); recent
-    # huggingface_hub versions also fetch an agent registry from the import-time endpoint unless a
-    # fresh local copy exists: give it one, so that nothing leaves this machine
-    from huggingface_hub import constants
-
-    if hasattr(constants, "AGENT_HARNESSES_PATH"):
-        registry = cache.cache_dir() / "agent_harnesses.json"
-        registry.write_text(json.dumps({"standardEnvVars": [], "harnesses": {}}))
-        monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(registry))
-    return server
+    return hf_endpoint
 
 
 def test_hf_mirror_is_used_for_redistributable_entries(mirror, monkeypatch):
@@ -432,17 +435,17 @@ def test_local_weights_with_wrong_sha_warn_or_raise(tmp_path, monkeypatch):
 def test_cached_file_is_hashed_once_and_verify_cached(online, server, monkeypatch):
     server.serve_bytes("/file.pth", PAYLOAD)
     entry = make_entry([{"kind": "url", "url": server.url("/file.pth")}], sha256=PAYLOAD_SHA)
-    assert cache.verify_cached(entry) is False  # nothing cached yet
+    assert cache.verify_cached(entry).status == "not cached"
     path = hub.download(entry, progress=False)
     calls = []
-    real = cache.sha256_file
-    monkeypatch.setattr(cache, "sha256_file", lambda p: calls.append(p) or real(p))
+    real = records.sha256_file
+    monkeypatch.setattr(records, "sha256_file", lambda p: calls.append(p) or real(p))
     for _ in range(3):
         assert hub.resolve_file(entry) == path
     assert calls == []  # the download's own record is trusted
-    assert cache.verify_cached(entry) is True and len(calls) == 1
+    assert cache.verify_cached(entry).ok and len(calls) == 1
     path.write_bytes(PAYLOAD[:-1] + b"\0")
-    assert cache.verify_cached(entry) is False
+    assert cache.verify_cached(entry).status == "mismatch"
 
 
 def test_manually_placed_file_with_wrong_sha_warns_once_hashed(monkeypatch):
@@ -451,8 +454,8 @@ def test_manually_placed_file_with_wrong_sha_warns_once_hashed(monkeypatch):
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(PAYLOAD)
     calls = []
-    real = cache.sha256_file
-    monkeypatch.setattr(cache, "sha256_file", lambda p: calls.append(p) or real(p))
+    real = records.sha256_file
+    monkeypatch.setattr(records, "sha256_file", lambda p: calls.append(p) or real(p))
     for _ in range(2):
         with pytest.warns(UserWarning, match="cached file"):
             assert hub.resolve_file(entry) == target
@@ -460,5 +463,5 @@ def test_manually_placed_file_with_wrong_sha_warns_once_hashed(monkeypatch):
     monkeypatch.setenv(cache.ENV_STRICT_SHA, "1")
     with pytest.raises(ChecksumMismatchError):
         hub.resolve_file(entry)
-    assert cache.verify_cached(entry) is False
+    assert cache.verify_cached(entry).status == "mismatch"
     assert target.exists()  # the user's file is never deleted

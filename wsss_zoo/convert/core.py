@@ -49,11 +49,17 @@ def _numpy_scalar_globals() -> list:
     return allowed
 
 
-def sniff_file(path) -> str:
-    """Classify a file by its first bytes: 'safetensors', 'zip' (torch >= 1.6), 'pickle', 'mxnet', 'html', 'unknown'."""
-    path = Path(path)
-    with open(path, "rb") as f:
-        head = f.read(512)
+#: ``torch.serialization.MAGIC_NUMBER`` as the legacy (torch < 1.6) format pickles it: opcode LONG1, 10 bytes
+TORCH_LEGACY_MAGIC = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+#: first 8 bytes of an MXNet NDArray list file (``kMXAPINDArrayListMagic``, mxnet src/c_api/c_api.cc)
+MXNET_MAGIC = (0x112).to_bytes(8, "little")
+#: bytes of a file's head that :func:`sniff_bytes` and :func:`download_format` look at
+SNIFF_BYTES = 512
+
+
+def sniff_bytes(head: bytes) -> str:
+    """Classify the first bytes of a file: 'empty', 'html', 'zip' (torch >= 1.6 and any other zip), 'pickle',
+    'safetensors', 'mxnet', 'json' or 'unknown'."""
     if not head:
         return "empty"
     low = head.lstrip().lower()
@@ -63,11 +69,45 @@ def sniff_file(path) -> str:
         return "zip"
     if head[:1] == b"\x80":
         return "pickle"
-    if len(head) >= 9 and head[8:9] == b"{":  # u64 header length, then the JSON header
+    # u64 header length, then the JSON header; a length below 2**56 has a zero byte, which JSON text never has
+    if len(head) >= 9 and head[8:9] == b"{" and b"\x00" in head[:8]:
         return "safetensors"
-    if head[:8] == (0x112).to_bytes(8, "little"):
+    if head[:8] == MXNET_MAGIC:
         return "mxnet"
+    if low[:1] in (b"{", b"["):
+        return "json"
     return "unknown"
+
+
+def sniff_file(path) -> str:
+    """:func:`sniff_bytes` of the first :data:`SNIFF_BYTES` bytes of ``path``."""
+    with open(Path(path), "rb") as f:
+        return sniff_bytes(f.read(SNIFF_BYTES))
+
+
+def _is_torch_zip(head: bytes) -> bool:
+    """A zip whose first member is ``<folder>/data.pkl``: what ``torch.save`` writes first in every version of
+    its zip format (torch/csrc/jit/serialization/pickler + ``torch.serialization._save``)."""
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        return False
+    n = int.from_bytes(head[26:28], "little")  # local file header: file name length at offset 26
+    name = head[30:30 + n]
+    return len(name) == n and (name == b"data.pkl" or name.endswith(b"/data.pkl"))
+
+
+def download_format(head: bytes) -> Optional[str]:
+    """The checkpoint format that the first bytes of a downloaded body announce, or None.
+
+    Accepted: a torch zip checkpoint, a legacy torch pickle (its magic number within the first pickle frame),
+    an MXNet NDArray file and safetensors. Everything else -- empty bodies, HTML and JSON pages, other zips
+    and pickles, unknown bytes -- is refused before it reaches the cache.
+    """
+    kind = sniff_bytes(head)
+    if kind == "zip":
+        return "torch zip checkpoint" if _is_torch_zip(head) else None
+    if kind == "pickle":
+        return "legacy torch checkpoint" if TORCH_LEGACY_MAGIC in head[:32] else None
+    return {"mxnet": "MXNet NDArray file", "safetensors": "safetensors file"}.get(kind)
 
 
 def read_checkpoint(path, allow_numpy_scalars: bool = True):
@@ -86,6 +126,9 @@ def read_checkpoint(path, allow_numpy_scalars: bool = True):
             "delete it and download the file again, or place the real file there")
     if kind == "empty":
         raise CheckpointFormatError(f"{path} is empty; delete it and download it again")
+    if kind == "json":
+        raise CheckpointFormatError(f"{path} is a JSON document (a server's error message?), not a checkpoint; "
+                                    "delete it and download the file again")
     if kind == "safetensors":
         return read_safetensors(path)
     if kind == "mxnet":
