@@ -10,7 +10,7 @@ The entry points are generated from checkpoints.json. Everything is imported thr
 named ``wsss_zoo`` package (never ``utils``/``net``/``tool``), so this repository does not shadow other
 hub repositories' modules.
 """
-dependencies = ["torch", "torchvision", "numpy", "PIL", "safetensors", "requests"]
+dependencies = ["torch", "torchvision", "numpy", "PIL", "safetensors", "requests", "gdown"]
 
 import wsss_zoo as _wsss_zoo  # noqa: E402
 from wsss_zoo import model_card as _model_card  # noqa: E402
