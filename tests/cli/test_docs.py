@@ -52,6 +52,9 @@ def test_documented_commands_parse(argv):
 
     for name in filter(None, names + methods):
         assert is_model(name) or is_pipeline(name), name
+    for word in argv:  # the files a reader can run the example on as written
+        if word.startswith("examples/") and not word.endswith("/"):
+            assert (ROOT / word).is_file(), word
 
 
 def test_the_main_examples_are_documented():

@@ -1,5 +1,5 @@
 """What the command line prints besides its results: summary lines, warnings, notes, error wording, and
-:class:`PartialFailure`, the way a command hands its failed items to the one error path (:mod:`.main`)."""
+:class:`PartialFailure`, the way a command hands its failed items to the one error path (:mod:`.entry`)."""
 from __future__ import annotations
 
 import sys

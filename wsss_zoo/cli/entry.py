@@ -1,5 +1,5 @@
-"""``main``: parse, run the command, and turn every outcome into a message and an exit code (the one error
-path of the command line).
+"""``main``, the entry point of ``wsss-zoo``: parse, run the command, and turn every outcome into a message
+and an exit code (the one error path of the command line).
 
 Exit codes: 0 done; 2 bad usage or a :class:`~wsss_zoo.errors.WsssZooError` (one line ``wsss-zoo: error:
 ...``, no traceback unless ``--debug``); 3 partly done (each failed item named on stderr as ``wsss-zoo:
