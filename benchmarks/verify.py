@@ -430,13 +430,13 @@ def _crf_variants(row: Row, proto: Protocol) -> List[bool]:
 
 
 def _load_target(command: str, name: str, weights, opts: Options):
-    from wsss_zoo.data.generate import load_target
+    """The pipeline (pseudo-mask, cam of a pipeline row) or the network that generates a row's outputs."""
+    import wsss_zoo
+    from wsss_zoo.registry import is_pipeline
 
-    if opts.precision == "fp32":
-        return load_target(command, name, weights=weights, device=opts.device)
-    if "precision" not in inspect.signature(load_target).parameters:
-        raise LookupError(f"--precision {opts.precision}: this wsss_zoo generates in fp32 only")
-    return load_target(command, name, weights=weights, device=opts.device, precision=opts.precision)
+    if is_pipeline(name) and command in ("pseudo-mask", "cam"):
+        return wsss_zoo.load_pipeline(name, weights, device=opts.device, precision=opts.precision)
+    return wsss_zoo.load(name, weights, device=opts.device, precision=opts.precision)
 
 
 def _prepare(row: Row, proto: Optional[Protocol], opts: Options):

@@ -23,7 +23,7 @@ LAYERS = [
     ("pipelines", ("wsss_zoo.pipelines",)),
     ("api", ("wsss_zoo.api", "wsss_zoo.model_card", "wsss_zoo.viz", "wsss_zoo.viz_layout")),
     ("edge", ("wsss_zoo.cli", "wsss_zoo.data", "wsss_zoo.evaluate", "wsss_zoo.publish", "wsss_zoo.report",
-              "wsss_zoo.__main__", "wsss_zoo.cli_images")),
+              "wsss_zoo.__main__")),
 ]
 
 

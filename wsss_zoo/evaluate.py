@@ -1,4 +1,4 @@
-"""``wsss-zoo eval``: mIoU of a folder of predictions against a dataset split's ground truth.
+"""mIoU of a folder of predictions against a dataset split's ground truth.
 
 Predictions are ``<pred>/<id>.png`` label maps (any palette or grey index PNG) or ``<pred>/<id>.npy``
 CAM dicts (any upstream style, :func:`wsss_zoo.data.read_cam_npy`), which are evaluated with a
@@ -6,15 +6,11 @@ background threshold or a threshold sweep (best threshold reported, as SEAM ``--
 ``--convention`` picks an upstream evaluator's rules (:data:`wsss_zoo.metrics.CONVENTIONS`): its mean,
 its handling of out-of-range predictions and size mismatches, and its GT folder.
 
-CLI wiring: ``add_arguments(subparser)`` then ``run(args)``.
+The command line (``wsss-zoo eval``) is :mod:`wsss_zoo.cli.eval_command`.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import shlex
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -22,10 +18,9 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from .classes import CLASS_LISTS
-from .data import add_dataset_arguments, dataset_from_args, read_cam_npy, read_label_png
+from .data import read_cam_npy, read_label_png
 from .data.transforms import crop_val_label
-from .errors import ConfigError, DatasetError, WsssZooError
-from .fileio import atomic_write_text
+from .errors import ConfigError, DatasetError
 from .metrics import CamThresholdSweep, ConfusionMatrix, cam_to_labels, get_convention, match_size, nan_mean
 from .report.page import RunReport
 from .report.stats import ImageStats, SweepImage
@@ -235,120 +230,3 @@ def _call_text(dataset, pred_dirs, conv, kind, thresholds, crop_val) -> str:
     args += [f"{k}={v!r}" for k, v in (("kind", kind), ("thresholds", thresholds), ("crop_val", crop_val))
              if v not in (None, "auto")]
     return f"wsss_zoo.evaluate.evaluate_folders({', '.join(args)}, report=...)"
-
-
-def parse_thresholds(text: Optional[str]) -> Optional[List[float]]:
-    """``0.15`` | ``0.1,0.2`` | ``START:STOP:STEP`` (STOP inclusive, values i*STEP like upstream loops)."""
-    if not text:
-        return None
-    try:
-        if ":" in text:
-            start, stop, step = (float(x) for x in text.split(":"))
-            scale = round(1 / step)
-            if not math.isclose(scale * step, 1.0):
-                raise ValueError("STEP must divide 1 (0.01, 0.05, ...)")
-            return [i / scale for i in range(round(start * scale), round(stop * scale) + 1)]
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError as exc:
-        raise ConfigError(f"--threshold {text!r}: {exc}; use 0.15, 0.1,0.2 or 0.00:0.59:0.01") from None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``wsss-zoo eval``."""
-    from .metrics import CONVENTIONS
-
-    parser.add_argument("--pred", required=True, action="append", metavar="DIR",
-                        help="folder of <id>.png label maps or <id>.npy CAMs; give it twice to compare two runs "
-                             "(two methods, fp32 and bf16 outputs ...)")
-    add_dataset_arguments(parser)
-    parser.add_argument("--convention", default="standard", choices=sorted(CONVENTIONS),
-                        help="upstream evaluator to follow (mean, out-of-range predictions, GT folder); "
-                             "default: %(default)s")
-    parser.add_argument("--gt", default=None, metavar="FOLDER",
-                        help="VOC GT folder: SegmentationClass, SegmentationClassAug or a path "
-                             "(default: the convention's)")
-    parser.add_argument("--kind", choices=("auto", "label", "cam"), default="auto")
-    parser.add_argument("--threshold", default=None, metavar="T|A,B|START:STOP:STEP",
-                        help="CAM background threshold(s); several = sweep, best reported")
-    parser.add_argument("--crop-val", type=int, default=None, metavar="SIZE",
-                        help="compare on VainF --crop_val views of the GT (DRS DeepLab-V3+ numbers: 513)")
-    parser.add_argument("--json", default=None, metavar="OUT", help="also write the result as JSON")
-    add_report_arguments(parser)
-    parser.add_argument("--no-progress", action="store_true")
-
-
-def add_report_arguments(parser) -> None:
-    """``--report`` and its options (docs/report.md)."""
-    parser.add_argument("--report", default=None, metavar="FILE.html",
-                        help="also write a self-contained HTML report (with two --pred: their comparison)")
-    parser.add_argument("--report-images", type=int, default=8, metavar="K",
-                        help="the report's gallery: the K worst and K best images, or with two --pred the K that "
-                             "differ most (default: %(default)s; 0: no gallery)")
-    parser.add_argument("--name", action="append", default=None, metavar="LABEL",
-                        help="label of each --pred in the report, in order (default: the folder names)")
-
-
-#: ``wsss-zoo eval`` options in the order :func:`command_line` writes them: (dest, flag, default).
-_OPTIONS = (("voc_root", "--voc-root", None), ("coco_root", "--coco-root", None), ("split", "--split", None),
-            ("split_file", "--split-file", None), ("cls_labels", "--cls-labels", None),
-            ("coco_layout", "--coco-layout", "auto"), ("limit", "--limit", None),
-            ("convention", "--convention", None), ("gt", "--gt", None), ("kind", "--kind", "auto"),
-            ("threshold", "--threshold", None), ("crop_val", "--crop-val", None), ("json", "--json", None),
-            ("report", "--report", None), ("report_images", "--report-images", 8))
-
-
-def command_line(args, prog: str = "wsss-zoo eval") -> str:
-    """The ``wsss-zoo eval`` command that ``args`` stand for (the report names it)."""
-    parts = prog.split()
-    for pred in args.pred:
-        parts += ["--pred", str(pred)]
-    for name in getattr(args, "name", None) or ():
-        parts += ["--name", name]
-    for dest, flag, default in _OPTIONS:
-        value = getattr(args, dest, default)
-        if value is not None and value != default:
-            parts += [flag, str(value)]
-    return shlex.join(parts)
-
-
-def run(args) -> int:
-    """Evaluate and print; returns the exit status (0 ok, 2 bad input)."""
-    preds = list(args.pred) if isinstance(args.pred, (list, tuple)) else [args.pred]
-    try:
-        if len(preds) > 2:
-            raise ConfigError(f"--pred given {len(preds)} times; give one folder, or two to compare")
-        if args.report_images < 0:
-            raise ConfigError("--report-images must be 0 or more")
-        conv = get_convention(args.convention)
-        options = {}
-        if getattr(args, "voc_root", None):
-            options["gt"] = args.gt or conv.voc_gt
-        elif args.gt:
-            raise ConfigError("--gt applies to VOC; COCO GT folders follow the layout")
-        dataset = dataset_from_args(args, **options)
-        results = evaluate_folders(dataset, preds, names=args.name, convention=conv, kind=args.kind,
-                                   thresholds=parse_thresholds(args.threshold), crop_val=args.crop_val,
-                                   progress=not args.no_progress and sys.stderr.isatty(), report=args.report,
-                                   report_images=args.report_images, command=command_line(args))
-    except WsssZooError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print("\n\n".join(r.table() for r in results))
-    if len(results) == 2:
-        print(f"\nmIoU difference (second - first): {results[1].miou - results[0].miou:+.2f}")
-    if args.report:
-        print(f"report: {args.report}")
-    if args.json:
-        payload = results[0].to_json() if len(results) == 1 else {"runs": [r.to_json() for r in results]}
-        atomic_write_text(args.json, json.dumps(payload, indent=1))
-    return 0
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wsss_zoo.evaluate", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,18 +23,19 @@ def test_help_lists_every_command_with_examples(capsys):
         assert f"usage: wsss-zoo {command}" in out and "examples:" in out and "wsss-zoo " + command in out
 
 
-def test_split_mode_help_comes_from_the_generator(capsys):
+def test_one_help_covers_images_folders_and_dataset_splits(capsys):
     with pytest.raises(SystemExit):
         run_main(capsys, "pseudo-mask", "eps_voc", "--voc-root", "x", "--help")
     out = capsys.readouterr().out
-    assert "--voc-root" in out and "--keep-going" in out
+    for option in ("--labels", "--skip-existing", "--voc-root", "--keep-going", "--workers", "--precision", "--set"):
+        assert option in out, option
 
 
 def test_list_and_info(capsys):
     proc = run_cli("list")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "KIND", "METHOD", "TASK", "DATASET", "CACHED", "LICENSE"]
+    assert lines[0].split() == ["NAME", "KIND", "METHOD", "TASK", "DATASET", "MIOU", "CACHED", "LICENSE"]
     reg = json.loads((ROOT / "checkpoints.json").read_text())
     assert sorted(line.split()[0] for line in lines[1:]) == sorted(list(reg["models"]) + list(reg["pipelines"]))
     code, out, err = run_main(capsys, "info", "cda_irn_voc")
@@ -55,6 +56,29 @@ def test_list_filters_and_json(capsys):
     assert code == 0 and json.loads(out)["layout"] == "resnet38_eps"
 
 
+def test_list_sorts_by_reported_miou_and_filters_by_wildcard(capsys):
+    # numbers as the authors report them (checkpoints.json metrics): pseudo-mask mIoU on VOC/COCO train
+    code, out, err = run_main(capsys, "list", "--pipelines", "--sort", "miou")
+    assert code == 0, err
+    names = [line.split()[0] for line in out.splitlines()[1:]]
+    assert names == ["eps_voc", "cda_irn_voc", "cda_seam_voc", "sbnet_voc", "cda_psa_voc", "eps_base_voc", "eps_coco",
+                     "eps_base_coco", "drs_voc", "rib_coco", "rib_voc"]  # no reported number: last, by name
+    assert "69.22 pseudo-mask/train" in out.splitlines()[1]
+    code, out, _ = run_main(capsys, "list", "drs_deeplab*", "--json")
+    rows = {r["name"]: r["miou"] for r in json.loads(out)}
+    assert rows == {"drs_deeplabv2_resnet101_voc": {"miou": 70.4, "stage": "segmentation", "dataset": "voc12",
+                                                    "split": "val", "crf": True},
+                    "drs_deeplabv3plus_resnet101_voc": {"miou": 71.0, "stage": "segmentation", "dataset": "voc12",
+                                                        "split": "val", "crf": True}}
+    code, out, _ = run_main(capsys, "list", "eps*", "--models", "--sort", "name")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [
+        "eps_base_resnet38_coco", "eps_base_resnet38_voc", "eps_resnet38_coco", "eps_resnet38_voc"]
+    code, out, _ = run_main(capsys, "list", "--sort", "method", "--pipelines", "--dataset", "coco")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["eps_base_coco", "eps_coco", "rib_coco"]
+    code, out, _ = run_main(capsys, "list", "eps")
+    assert code == 0 and "nothing matches" in out and "'*eps*'" in out
+
+
 def test_download_uses_the_cache_and_expands_pipelines(capsys, weights, _isolated_cache):
     cached = _isolated_cache / "checkpoints" / "cda_res50_cam_aug.pth"
     cached.parent.mkdir(parents=True)
@@ -62,8 +86,8 @@ def test_download_uses_the_cache_and_expands_pipelines(capsys, weights, _isolate
     code, out, err = run_main(capsys, "download", "cda_irn_resnet50_voc")
     assert code == 0, err
     assert out.strip() == f"cda_irn_resnet50_voc: {cached}"
-    code, out, err = run_main(capsys, "list", "--method", "CDA", "--models")
-    assert [line.split()[5] for line in out.splitlines() if line.startswith("cda_irn_resnet50")] == ["yes"]
+    code, out, err = run_main(capsys, "list", "--method", "CDA", "--models", "--json")
+    assert [r["cached"] for r in json.loads(out) if r["name"].startswith("cda_irn_resnet50")] == [True]
     # a pipeline means its networks: one is cached, the other cannot be downloaded offline -> partly done
     code, out, err = run_main(capsys, "download", "cda_irn_voc")
     assert code == 3 and "cda_irn_resnet50_voc: " in out and "cda_irn_edge_resnet50_voc" in err

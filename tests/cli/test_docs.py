@@ -8,23 +8,29 @@ from cli_support import ROOT
 from PIL import Image
 
 from wsss_zoo import cli
+from wsss_zoo.cli import options
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
 
 
 def _commands(text: str, indent: str = ""):
-    """``wsss-zoo ...`` lines (backslash continuations joined, comments dropped) of a text."""
+    """``wsss-zoo ...`` lines and ``torchrun ... -m wsss_zoo ...`` lines (backslash continuations joined,
+    comments dropped) of a text, as the arguments of wsss-zoo."""
     text = text.replace("\\\n", " ")
     for line in text.splitlines():
         line = line.strip() if not indent else line
         if line.startswith(indent + "wsss-zoo "):
             yield shlex.split(line.strip(), comments=True)[1:]
+        elif line.startswith(indent + "torchrun ") and " -m wsss_zoo " in line:
+            words = shlex.split(line.strip(), comments=True)
+            yield words[words.index("wsss_zoo") + 1:]
 
 
 def _parses(argv):
-    split_command, argv = cli.split_mode_argv(argv)
-    args = cli.build_parser(split_command).parse_args(argv)  # SystemExit(2) on a stale example
+    args = cli.build_parser().parse_args(argv)  # SystemExit(2) on a stale example
+    if args.command in ("cam", "pseudo-mask", "segment"):
+        options.check_mode(args)  # no option the example's input mode would refuse
     return args
 
 
@@ -40,12 +46,15 @@ HELP_COMMANDS = [c for text in cli.EXAMPLES.values() for c in _commands(text, in
 @pytest.mark.parametrize("argv", DOC_COMMANDS + HELP_COMMANDS, ids=lambda a: " ".join(a)[:60])
 def test_documented_commands_parse(argv):
     args = _parses(argv)
-    names = [getattr(args, "name", None), getattr(args, "pipeline", None)] + list(getattr(args, "names", []) or [])
+    names = [getattr(args, "name", None), getattr(args, "name_option", None)] + list(getattr(args, "names", []) or [])
     methods = (getattr(args, "methods", None) or "").split(",")
     from wsss_zoo.registry import is_model, is_pipeline
 
     for name in filter(None, names + methods):
         assert is_model(name) or is_pipeline(name), name
+    for word in argv:  # the files a reader can run the example on as written
+        if word.startswith("examples/") and not word.endswith("/"):
+            assert (ROOT / word).is_file(), word
 
 
 def test_the_main_examples_are_documented():

@@ -3,8 +3,7 @@ import pytest
 import torch
 from cli_support import ROOT, assert_user_error, run_cli, run_main
 
-import wsss_zoo.cli as cli
-from wsss_zoo import cli_images
+from wsss_zoo.cli import batch_inputs, options, registry_commands
 from wsss_zoo.errors import ConfigError, InvalidLabelsError, UnknownNameError
 
 EXAMPLE = str(ROOT / "examples" / "cyclist.jpg")
@@ -93,7 +92,7 @@ def _patch_command(monkeypatch, exc):
     def boom(args):
         raise exc
 
-    monkeypatch.setattr(cli, "cmd_list", boom)
+    monkeypatch.setattr(registry_commands, "cmd_list", boom)
 
 
 def test_interrupt_exits_130(capsys, monkeypatch):
@@ -122,37 +121,40 @@ def test_labels_files(tmp_path):
 
     text = tmp_path / "labels.txt"
     text.write_text("# comment\nimg1.jpg bicycle,person\nimg2\t8 15\nimg3,traffic light\n\nsub/img4 cat\n")
-    assert cli_images.read_labels_file(text) == {"img1": ["bicycle", "person"], "img2": ["8", "15"],
+    assert batch_inputs.read_labels_file(text) == {"img1": ["bicycle", "person"], "img2": ["8", "15"],
                                           "img3": ["traffic light"], "sub/img4": ["cat"]}
     js = tmp_path / "labels.json"
     js.write_text(json.dumps({"a.jpg": ["dog"], "b": "cat,dog"}))
-    assert cli_images.read_labels_file(js) == {"a": ["dog"], "b": "cat,dog"}
+    assert batch_inputs.read_labels_file(js) == {"a": ["dog"], "b": "cat,dog"}
     npy = tmp_path / "cls_labels.npy"
     vec = np.zeros(20, np.float32)
     vec[[1, 14]] = 1
     np.save(npy, {"2007_000129": vec})
-    table = cli_images.read_labels_file(npy)
+    table = batch_inputs.read_labels_file(npy)
     assert list(table) == ["2007_000129"] and table["2007_000129"].tolist() == vec.tolist()
     bad = tmp_path / "bad.txt"
     bad.write_text("img1\n")
     with pytest.raises(InvalidLabelsError, match="bad.txt:1"):
-        cli_images.read_labels_file(bad)
+        batch_inputs.read_labels_file(bad)
 
 
 def test_weights_arguments():
-    from wsss_zoo.registry import pipeline_entry
+    from wsss_zoo.registry import model_entry, pipeline_entry
 
     irn = pipeline_entry("cda_irn_voc")
-    assert cli_images.weights_for_pipeline(irn, ["cam=a.pth", "cda_irn_edge_resnet50_voc=b.pth"]) == {
-        "cam": "a.pth", "irn": "b.pth"}
-    assert cli_images.weights_for_pipeline(irn, ["cda_irn_voc:irn=b.pth", "eps_voc:cam=c.pth"], strict=False) == {
-        "irn": "b.pth"}
-    assert cli_images.weights_for_pipeline(pipeline_entry("eps_voc"), ["e.pth"]) == {"cam": "e.pth"}
-    assert cli_images.weights_for_model("eps_resnet38_voc", ["e.pth"]) == "e.pth"
-    assert cli_images.weights_for_model("eps_resnet38_voc", ["cam=a.pth", "eps_resnet38_voc=e.pth"],
-                                        strict=False) == "e.pth"
-    with pytest.raises(ConfigError):
-        cli_images.weights_for_model("eps_resnet38_voc", ["a.pth", "b.pth"])
+    assert options.weights_for(irn, ["cam=a.pth", "cda_irn_edge_resnet50_voc=b.pth"]) == {"cam": "a.pth", "irn": "b.pth"}
+    assert options.weights_for(irn, ["cda_irn_voc:irn=b.pth", "eps_voc:cam=c.pth"], strict=False) == {"irn": "b.pth"}
+    assert options.weights_for(pipeline_entry("eps_voc"), ["e.pth"]) == {"cam": "e.pth"}
+    assert options.weights_for(pipeline_entry("eps_voc"), []) is None
+    eps = model_entry("eps_resnet38_voc")
+    assert options.weights_for(eps, ["e.pth"]) == "e.pth"
+    assert options.weights_for(eps, ["cam=a.pth", "eps_resnet38_voc=e.pth"], strict=False) == "e.pth"
+    with pytest.raises(ConfigError, match="given twice"):
+        options.weights_for(eps, ["a.pth", "b.pth"])
+    with pytest.raises(ConfigError, match="is for eps_voc, not cda_irn_voc"):
+        options.weights_for(irn, ["eps_voc:cam=c.pth"])
+    with pytest.raises(ConfigError, match="'cam' is not eps_resnet38_voc"):
+        options.weights_for(eps, ["cam=a.pth"])
 
 
 def test_a_labels_file_that_would_run_code_is_refused(capsys, tmp_path):
@@ -164,7 +166,7 @@ def test_a_labels_file_that_would_run_code_is_refused(capsys, tmp_path):
     marker = tmp_path / "marker"
     evil = malicious_npy(tmp_path / "cls_labels.npy", marker, "os.system", wrap={"cyclist": np.zeros(20, np.float32)})
     with pytest.raises(InvalidLabelsError, match="was refused"):
-        cli_images.read_labels_file(evil)
+        batch_inputs.read_labels_file(evil)
     user_error(capsys, "cam", "eps_voc", EXAMPLE, "--labels-file", str(evil), fragments=["cls_labels.npy was refused"])
     assert not marker.exists()
 
@@ -173,11 +175,11 @@ def test_labels_files_that_are_not_utf8(tmp_path):
     path = tmp_path / "labels.txt"
     path.write_bytes(b"img1 cat\nimg2 caf\xe9\n")
     with pytest.raises(InvalidLabelsError, match=r"labels\.txt:2: byte 0xe9 at offset 17 is not UTF-8"):
-        cli_images.read_labels_file(path)
+        batch_inputs.read_labels_file(path)
     js = tmp_path / "labels.json"
     js.write_bytes(b'{"a": ["\xff"]}')
     with pytest.raises(InvalidLabelsError, match=r"labels\.json:1: byte 0xff"):
-        cli_images.read_labels_file(js)
+        batch_inputs.read_labels_file(js)
 
 
 @pytest.mark.parametrize("value, kind", [({"person": 1}, "an object"), ([["cat"]], "a list holding"),
@@ -189,18 +191,18 @@ def test_labels_json_values_must_be_names_or_ids(tmp_path, value, kind):
     js = tmp_path / "labels.json"
     js.write_text(json.dumps({"img1": ["cat"], "img2": value}))
     with pytest.raises(InvalidLabelsError, match=f"the labels of 'img2' are {kind}"):
-        cli_images.read_labels_file(js)
+        batch_inputs.read_labels_file(js)
     js.write_text(json.dumps({"img1": 8, "img2": [8, "dog"], "img3": "cat, dog"}))
-    assert cli_images.read_labels_file(js) == {"img1": 8, "img2": [8, "dog"], "img3": "cat, dog"}
+    assert batch_inputs.read_labels_file(js) == {"img1": 8, "img2": [8, "dog"], "img3": "cat, dog"}
 
 
 def test_labels_json_nested_too_deep_or_odd_names(tmp_path):
     js = tmp_path / "labels.json"
     js.write_text("[" * 100000)
     with pytest.raises(InvalidLabelsError, match="not valid JSON"):
-        cli_images.read_labels_file(js)
+        batch_inputs.read_labels_file(js)
     js.write_text('{"": ["cat"], "..": ["dog"]}')
-    assert cli_images.read_labels_file(js) == {".": ["cat"], "..": ["dog"]}
+    assert batch_inputs.read_labels_file(js) == {".": ["cat"], "..": ["dog"]}
 
 
 def test_npy_labels_whose_values_are_not_vectors(tmp_path):
@@ -209,4 +211,4 @@ def test_npy_labels_whose_values_are_not_vectors(tmp_path):
     npy = tmp_path / "cls_labels.npy"
     np.save(npy, {"img1": "person"}, allow_pickle=True)
     with pytest.raises(InvalidLabelsError, match="not a multi-hot vector"):
-        cli_images.read_labels_file(npy)
+        batch_inputs.read_labels_file(npy)

@@ -68,7 +68,7 @@ def test_pseudo_mask_on_a_folder_resumes_and_reports_a_broken_image(images, irn_
                    *irn_weights, "--device", "cpu")
     # the broken file is named, the others are written, exit code 3 = partly done
     assert proc.returncode == 3, proc.stderr
-    assert "broken.jpg" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"wsss-zoo: error: {folder / 'broken.jpg'}: " in proc.stderr and "Traceback" not in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
     (folder / "broken.jpg").unlink()
     stamp = (out / "a.png").stat().st_mtime_ns
@@ -116,7 +116,7 @@ def test_compare_leaves_out_a_method_without_weights(images, weights, tmp_path, 
                             "--weights", f"cda_irn_voc:cam={weights['cda_irn_resnet50_voc']}",
                             "--weights", f"cda_irn_voc:irn={weights['cda_irn_edge_resnet50_voc']}")
     assert code == 3, err
-    assert "eps_voc left out" in err and "offline" in err
+    assert "wsss-zoo: error: eps_voc: left out of the grid: " in err and "offline" in err
     assert png_size(out) == grid_size((H, W), 1, 1, 64)  # one column, the mask row only
 
 
@@ -124,7 +124,8 @@ def test_overlay_of_an_all_background_mask_says_so(tmp_path):
     """A mask the CRF (or a weak CAM) emptied: the overlay's legend strip warns in red and names --crf."""
     from types import SimpleNamespace
 
-    from wsss_zoo.cli_images import Target, _write_outputs
+    from wsss_zoo.cli.image_commands import write_outputs
+    from wsss_zoo.cli.targets import Target
     from wsss_zoo.registry import pipeline_entry
 
     image = np.full((H, W, 3), 120, np.uint8)
@@ -132,7 +133,7 @@ def test_overlay_of_an_all_background_mask_says_so(tmp_path):
     pictures = {}
     for crf in (False, True):
         paths = {"data": tmp_path / f"{crf}.png", "viz": tmp_path / f"{crf}_overlay.png"}
-        _write_outputs(target, "pseudo-mask", image, "bicycle,person", np.zeros((H, W), np.uint8), paths,
+        write_outputs(target, "pseudo-mask", image, "bicycle,person", np.zeros((H, W), np.uint8), paths,
                        SimpleNamespace(crf=crf))
         pictures[crf] = np.asarray(Image.open(paths["viz"]).convert("RGB")).astype(int)
     for picture in pictures.values():

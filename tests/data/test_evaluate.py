@@ -1,5 +1,4 @@
 """``eval`` over prediction folders on the tiny trees; expected values derived by hand from the masks."""
-import argparse
 import json
 
 import numpy as np
@@ -7,6 +6,8 @@ import pytest
 from PIL import Image
 
 from wsss_zoo import evaluate
+from wsss_zoo.cli import main
+from wsss_zoo.cli.eval_command import parse_thresholds
 from wsss_zoo.data import open_dataset
 from wsss_zoo.data.io import write_cam_npy, write_label_png
 from wsss_zoo.data.transforms import crop_val_label
@@ -14,9 +15,8 @@ from wsss_zoo.errors import DatasetError
 
 
 def _run(argv):
-    p = argparse.ArgumentParser()
-    evaluate.add_arguments(p)
-    return evaluate.run(p.parse_args(argv + ["--no-progress"]))
+    """``wsss-zoo eval ARGV --no-progress`` in this process; returns its exit code."""
+    return main(["eval"] + argv + ["--no-progress"])
 
 
 def _write_constant(tree, ids, folder, value):
@@ -73,7 +73,7 @@ def test_cam_folder_with_threshold_sweep(voc_tree, tmp_path):
     res = json.loads(out.read_text())
     assert res["kind"] == "cam" and res["miou"] == pytest.approx(100.0)
     assert res["sweep"]["thresholds"] == [0.1, 0.15, 0.2, 0.25, 0.3] and res["threshold"] == 0.1
-    assert evaluate.parse_thresholds("0.00:0.59:0.01")[-1] == 0.59
+    assert parse_thresholds("0.00:0.59:0.01")[-1] == 0.59
 
 
 def test_missing_predictions_and_size_mismatch(voc_tree, tmp_path, capsys):

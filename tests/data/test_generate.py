@@ -1,5 +1,4 @@
 """Dataset-wide generation: outputs, resuming, CLI options, registry pipelines, torchrun sharding."""
-import argparse
 import json
 import os
 import shutil
@@ -11,6 +10,8 @@ import numpy as np
 import pytest
 
 from standin import StandInPipeline, write_weights
+from wsss_zoo.cli import main
+from wsss_zoo.cli.options import weights_for
 from wsss_zoo.data import generate as gen
 from wsss_zoo.data import open_dataset, read_cam_npy, read_label_png
 from wsss_zoo.registry import pipeline_entry
@@ -18,10 +19,9 @@ from wsss_zoo.registry import pipeline_entry
 HERE = Path(__file__).resolve().parent
 
 
-def _parse(command, argv):
-    p = argparse.ArgumentParser()
-    gen.add_arguments(p, command)
-    return p.parse_args(argv)
+def _run(command, argv):
+    """``wsss-zoo COMMAND ARGV`` in this process; returns its exit code."""
+    return main([command] + argv)
 
 
 def _expected_standin(tree, image_id):
@@ -69,9 +69,8 @@ def test_run_with_factory_target_on_coco_rib(tmp_path):
     from fixtures.datasets import make_coco_tree
 
     tree = make_coco_tree(tmp_path / "coco", layout="rib")
-    args = _parse("pseudo-mask", ["--pipeline", "standin:StandInPipeline", "--coco-root", str(tmp_path / "coco"),
-                                  "--split", "train", "--out", str(tmp_path / "out"), "--no-progress"])
-    assert gen.run(args) == 0
+    assert _run("pseudo-mask", ["standin:StandInPipeline", "--coco-root", str(tmp_path / "coco"), "--split", "train",
+                                "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     for image_id in tree.splits["train"]:
         mask = read_label_png(tmp_path / "out" / f"{image_id}.png")
         if tree.labels[image_id]:
@@ -82,9 +81,8 @@ def test_run_with_factory_target_on_coco_rib(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["auto", "irn"])
 def test_cam_command_writes_cam_dicts(voc_tree, tmp_path, fmt):
-    args = _parse("cam", ["--pipeline", "standin:StandInPipeline", "--voc-root", str(voc_tree.root), "--split",
-                          "val", "--out", str(tmp_path), "--cam-format", fmt, "--no-progress", "--limit", "1"])
-    assert gen.run(args) == 0
+    assert _run("cam", ["--pipeline", "standin:StandInPipeline", "--voc-root", str(voc_tree.root), "--split",
+                        "val", "--out", str(tmp_path), "--cam-format", fmt, "--no-progress", "--limit", "1"]) == 0
     image_id = voc_tree.splits["val"][0]
     raw = np.load(tmp_path / f"{image_id}.npy", allow_pickle=True).item()
     assert ("keys" in raw) == (fmt == "irn")
@@ -95,28 +93,24 @@ def test_cam_command_writes_cam_dicts(voc_tree, tmp_path, fmt):
 
 def test_registry_pipeline_with_local_weights(voc_tree, tmp_path, standin_registry):
     weights = write_weights(tmp_path / "w")
-    args = _parse("pseudo-mask", ["--pipeline", "standin_voc", "--weights", f"cam={weights / 'standin_cam_voc.pth'}",
-                                  "--voc-root", str(voc_tree.root), "--split", "train", "--out",
-                                  str(tmp_path / "out"), "--no-progress", "--device", "cpu"])
-    assert gen.run(args) == 0
+    assert _run("pseudo-mask", ["standin_voc", "--weights", f"cam={weights / 'standin_cam_voc.pth'}",
+                                "--voc-root", str(voc_tree.root), "--split", "train", "--out",
+                                str(tmp_path / "out"), "--no-progress", "--device", "cpu"]) == 0
     masks = [read_label_png(tmp_path / "out" / f"{i}.png") for i in voc_tree.splits["train"]]
     for image_id, mask in zip(voc_tree.splits["train"], masks):
         assert set(np.unique(mask).tolist()) <= {0, *voc_tree.labels[image_id]}
     # a pipeline's single role also accepts a plain path; a bad role is an error with exit code 2
-    assert gen.parse_weights(["x.pth"], pipeline_entry("standin_voc")) == {"cam": "x.pth"}
-    bad = _parse("pseudo-mask", ["--pipeline", "standin_voc", "--weights", "irn=x.pth", "--voc-root",
-                                 str(voc_tree.root), "--split", "train", "--out", str(tmp_path / "o2")])
-    assert gen.run(bad) == 2
+    assert weights_for(pipeline_entry("standin_voc"), ["x.pth"]) == {"cam": "x.pth"}
+    assert _run("pseudo-mask", ["standin_voc", "--weights", "irn=x.pth", "--voc-root", str(voc_tree.root),
+                                "--split", "train", "--out", str(tmp_path / "o2")]) == 2
 
 
 def test_errors_are_clear(voc_tree, tmp_path, capsys):
-    args = _parse("pseudo-mask", ["--pipeline", "standin:StandInPipeline", "--voc-root", str(tmp_path),
-                                  "--split", "train", "--out", str(tmp_path / "o")])
-    assert gen.run(args) == 2
+    assert _run("pseudo-mask", ["standin:StandInPipeline", "--voc-root", str(tmp_path), "--split", "train",
+                                "--out", str(tmp_path / "o")]) == 2
     assert "JPEGImages" in capsys.readouterr().err
-    args = _parse("segment", ["--model", "no_such_model", "--voc-root", str(voc_tree.root), "--split", "val",
-                              "--out", str(tmp_path / "o")])
-    assert gen.run(args) == 2
+    assert _run("segment", ["--model", "no_such_model", "--voc-root", str(voc_tree.root), "--split", "val",
+                            "--out", str(tmp_path / "o")]) == 2
 
 
 def _torchrun():
@@ -142,9 +136,9 @@ def test_torchrun_two_ranks_shard_and_merge(voc_tree, tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
-    cmd = [_torchrun(), "--standalone", "--nproc-per-node", "2", "-m", "wsss_zoo.data.generate", "pseudo-mask",
-           "--pipeline", "standin:StandInPipeline", "--voc-root", str(voc_tree.root), "--split", "trainval",
-           "--out", str(out), "--no-progress"]
+    cmd = [_torchrun(), "--standalone", "--nproc-per-node", "2", "-m", "wsss_zoo", "pseudo-mask",
+           "standin:StandInPipeline", "--voc-root", str(voc_tree.root), "--split", "trainval", "--out", str(out),
+           "--no-progress"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ids = voc_tree.splits["trainval"]

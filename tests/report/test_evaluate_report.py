@@ -1,6 +1,5 @@
 """``evaluate_folder(report=...)`` and ``wsss-zoo eval --report``: every number of the report against an
 independent pixel count (tests/report/conftest.py), the gallery picks, comparison, errors and the write."""
-import argparse
 import json
 import os
 
@@ -10,6 +9,7 @@ from report_support import (cam_labels_by_pixel, cell, parse_report, reference_c
                       reference_image_iou)
 
 from wsss_zoo import evaluate
+from wsss_zoo.cli import main
 from wsss_zoo.data import open_dataset
 from wsss_zoo.data.io import read_cam_npy, read_label_png, write_label_png
 from wsss_zoo.errors import ConfigError
@@ -22,9 +22,8 @@ def _pairs(voc_tree, folder, ids):
 
 
 def _run(argv):
-    p = argparse.ArgumentParser()
-    evaluate.add_arguments(p)
-    return evaluate.run(p.parse_args(argv + ["--no-progress"]))
+    """``wsss-zoo eval ARGV --no-progress`` in this process; returns its exit code."""
+    return main(["eval"] + argv + ["--no-progress"])
 
 
 def _mean(values, rule, gt_present=None):

@@ -12,23 +12,18 @@ Outputs, one file per image id in ``--out``:
 Runs are resumable: a finished file is skipped, and files are written to a temporary name and renamed,
 so a killed run never leaves a partial file. Under ``torchrun`` each rank takes ``ids[rank::world]``
 (gloo on CPU, nccl on GPU, one GPU per local rank), writes its own files and a per-rank manifest;
-rank 0 merges the manifests into ``<out>/manifest.json`` after a barrier. ``--pipeline`` also accepts
-``package.module:factory`` for a custom pipeline object with ``.pseudo_mask`` / ``.cam`` / ``.segment``.
+rank 0 merges the manifests into ``<out>/manifest.json`` after a barrier. The manifest records the
+precision of the network forwards (:mod:`wsss_zoo.precision`).
 
-CLI wiring: ``add_arguments(subparser, command)`` then ``run(args)``. Also runnable on its own:
-``python -m wsss_zoo.data.generate pseudo-mask --pipeline P --voc-root R --split S --out DIR``
-(e.g. ``torchrun --nproc-per-node 4 -m wsss_zoo.data.generate ...``).
+The command line (``wsss-zoo pseudo-mask NAME --voc-root R --split S --out DIR``, under torchrun
+``torchrun --nproc-per-node 4 -m wsss_zoo pseudo-mask ...``) is :mod:`wsss_zoo.cli.dataset_runs`.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import concurrent.futures
-import importlib
-import inspect
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +33,6 @@ import numpy as np
 
 from ..errors import ConfigError, DatasetError, WsssZooError
 from ..fileio import atomic_write_text
-from . import add_dataset_arguments, dataset_from_args
 from .io import write_cam_npy, write_label_png
 from .transforms import crop_val_image
 
@@ -99,40 +93,6 @@ def default_device(ctx: Dist) -> str:
 
 
 # --------------------------------------------------------------------------- what to run
-def _factory(spec: str):
-    module, _, attr = spec.partition(":")
-    try:
-        obj = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot import {spec!r}: {exc}") from exc
-    return obj() if inspect.isclass(obj) or inspect.isfunction(obj) else obj
-
-
-def load_target(command: str, name: str, *, weights=None, device: str = "cpu", settings=None):
-    """The object that produces outputs: a Pipeline (pseudo-mask, cam), a network (cam, segment),
-    or a custom object from ``module:factory``."""
-    from .. import api
-    from ..registry import is_model, is_pipeline
-
-    if ":" in name:
-        return _factory(name)
-    if is_pipeline(name) and command in ("pseudo-mask", "cam"):
-        if weights is not None and not isinstance(weights, dict):
-            raise ConfigError(f"{name} is a pipeline: give weights as ROLE=PATH")
-        return api.load_pipeline(name, weights, device=device, **(settings or {}))
-    if is_model(name) and command in ("cam", "segment"):
-        if isinstance(weights, dict):
-            if len(weights) > 1:
-                raise ConfigError(f"{name} is one network: give a single weights file")
-            weights = next(iter(weights.values()), None)
-        return api.load(name, weights, device=device)
-    kind = "pipeline" if command == "pseudo-mask" else "network" if command == "segment" else "pipeline or CAM network"
-    from ..registry import list_models, list_pipelines
-
-    choices = list_pipelines() if command == "pseudo-mask" else list_models()
-    raise ConfigError(f"{command} needs a {kind}; {name!r} is not one. Choices: {', '.join(choices)}")
-
-
 def cam_style(target) -> str:
     """Upstream CAM file style of a pipeline or network (see module docstring)."""
     entry = getattr(target, "entry", None) or getattr(target, "wsss_zoo_entry", None)
@@ -142,6 +102,11 @@ def cam_style(target) -> str:
     if explicit in ("psa", "irn"):
         return explicit
     return "irn" if str(recipe).lower() in IRN_STYLE_RECIPES else "psa"
+
+
+def precision_of_target(target) -> Optional[str]:
+    """The precision a loaded pipeline or network runs in (None for objects that do not record one)."""
+    return getattr(target, "precision", None) or getattr(target, "wsss_zoo_precision", None)
 
 
 def needs_saliency(target) -> bool:
@@ -196,6 +161,8 @@ class Report:
     failed: Dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     ranks: int = 1
+    #: precision of the network forwards: fp32, bf16 or fp16 (None: a custom object that does not say)
+    precision: Optional[str] = None
 
     def merge(self, other: "Report") -> "Report":
         for k in ("n_images", "written", "skipped", "no_labels"):
@@ -231,10 +198,12 @@ def _prefetch(fn, items, depth: int = 2):
 def generate(dataset, target, command: str, out_dir, *, crf: bool = False, style: Optional[str] = None,
              saliency: Optional[bool] = None, overwrite: bool = False, progress: bool = True,
              keep_going: bool = False, crop_val: Optional[int] = None, dist: Optional[Dist] = None,
-             target_name: str = "") -> Report:
+             target_name: str = "", precision: Optional[str] = None) -> Report:
     """Run ``command`` with ``target`` on every image of ``dataset`` (this rank's shard) into ``out_dir``.
 
-    Returns this rank's :class:`Report`; with several ranks, rank 0 also writes the merged manifest.
+    ``precision``: the mode ``target`` was loaded in, for the manifest (default: what the target records:
+    ``Pipeline.precision`` or a network's ``wsss_zoo_precision``). Returns this rank's :class:`Report`;
+    with several ranks, rank 0 also writes the merged manifest.
     """
     dist = dist or Dist()
     out_dir = Path(out_dir)
@@ -244,7 +213,8 @@ def generate(dataset, target, command: str, out_dir, *, crf: bool = False, style
     produce = make_producer(command, target, crf=crf, crop_val=crop_val)
     shard = dataset.ids[dist.rank::dist.world]
     report = Report(command, target_name or getattr(target, "name", type(target).__name__), dataset.name,
-                    dataset.split, str(out_dir), n_images=len(shard), ranks=dist.world)
+                    dataset.split, str(out_dir), n_images=len(shard), ranks=dist.world,
+                    precision=precision or precision_of_target(target))
     _remove_stale_temps(out_dir, shard, command)
     todo = [i for i in shard if overwrite or not output_path(out_dir, i, command).is_file()]
     report.skipped = len(shard) - len(todo)
@@ -339,147 +309,3 @@ def merge_manifests(out_dir, world: int) -> Report:
     for r in range(world):
         (out_dir / f".manifest.rank{r}.json").unlink(missing_ok=True)
     return merged
-
-
-# --------------------------------------------------------------------------- command line
-def parse_weights(values, entry: Optional[dict] = None):
-    """``--weights PATH`` (one network) or ``--weights ROLE=PATH`` / ``NETWORK=PATH`` (pipeline roles)."""
-    if not values:
-        return None
-    if isinstance(values, (str, os.PathLike)):
-        values = [values]
-    roles = dict(entry.roles) if entry is not None else {}
-    if len(values) == 1 and "=" not in str(values[0]):
-        path = str(values[0])
-        return {next(iter(roles)): path} if len(roles) == 1 else path
-    out = {}
-    for v in values:
-        key, sep, path = str(v).partition("=")
-        key = key.split(":")[-1]  # PIPELINE:ROLE=PATH
-        if not sep or not key or not path:
-            raise ConfigError(f"--weights {v!r}: use ROLE=PATH for pipelines (e.g. cam=eps_voc.pth)")
-        by_model = {m: r for r, m in roles.items()}
-        out[by_model.get(key, key)] = path
-    return out
-
-
-def parse_settings(pairs) -> dict:
-    """``["bg_threshold=0.25"]`` -> ``{"bg_threshold": 0.25}`` (JSON values, else strings)."""
-    out = {}
-    for pair in pairs or ():
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
-
-
-def _add(parser, *flags, **kwargs) -> None:
-    """Add an option unless the (CLI) parser already defines one of its flags."""
-    existing = getattr(parser, "_option_string_actions", {})
-    if not any(f in existing for f in flags):
-        parser.add_argument(*flags, **kwargs)
-
-
-def add_arguments(parser, command: str = "pseudo-mask") -> None:
-    """All options of ``pseudo-mask`` / ``cam`` / ``segment`` over a dataset split.
-
-    ``parser`` may be a subparser or a group; options whose flags the parser already has are left
-    to it (the ``wsss-zoo`` CLI may define ``--device``, ``--weights``, ``--out`` itself).
-    """
-    if command not in COMMANDS:
-        raise ValueError(f"command must be one of {COMMANDS}")
-    parser.set_defaults(generate_command=command)
-    flags = {"pseudo-mask": ("--pipeline",), "cam": ("--pipeline", "--model"), "segment": ("--model",)}[command]
-    what = {"pseudo-mask": "pipeline", "cam": "pipeline or CAM network", "segment": "segmentation network"}[command]
-    _add(parser, *flags, dest="pipeline", required=True, help=f"{what} name (or package.module:factory)")
-    add_dataset_arguments(parser, roots_required=False, split_required=False)
-    _add(parser, "--out", required=True, metavar="DIR", help="output folder (finished files are skipped, so an "
-         "interrupted run resumes)")
-    _add(parser, "--weights", action="append", metavar="[ROLE=]PATH",
-         help="local weights: PATH for a network, ROLE=PATH (repeatable) for pipeline roles")
-    _add(parser, "--device", default=None, help="cpu, cuda, cuda:1 (default: this rank's GPU, else cpu)")
-    if command != "cam":
-        _add(parser, "--crf", action="store_true", help="dense-CRF post-processing (upstream preset)")
-    if command == "pseudo-mask":
-        _add(parser, "--saliency-dir", metavar="DIR", help="saliency maps <id>.png (default for pipelines that "
-             "need them: <root>/saliency_map or <root>/SALImages)")
-    if command != "segment":
-        _add(parser, "--set", action="append", default=[], metavar="KEY=VALUE",
-             help="pipeline setting override, e.g. bg_threshold=0.25")
-    if command == "cam":
-        _add(parser, "--cam-format", choices=("auto", "psa", "irn"), default="auto",
-             help="CAM .npy dict style (default: the method's upstream style)")
-    if command == "segment":
-        _add(parser, "--crop-val", type=int, default=None, metavar="SIZE",
-             help="predict on VainF --crop_val views (shorter side SIZE, centre crop)")
-    _add(parser, "--overwrite", action="store_true", help="recompute files that already exist")
-    _add(parser, "--keep-going", action="store_true", help="record per-image errors and continue")
-    _add(parser, "--no-progress", action="store_true", help="no progress bar")
-
-
-def _device(args, ctx: Dist) -> str:
-    spec = getattr(args, "device_resolved", None) or getattr(args, "device", None)
-    if spec in (None, "", "auto"):
-        return default_device(ctx)
-    if spec == "cuda" and ctx.world > 1:
-        return default_device(ctx)  # one GPU per local rank
-    return spec
-
-
-def run(args) -> int:
-    """Run a generation command over a dataset split; returns 0, 2 (bad input) or 3 (some images failed)."""
-    from ..registry import is_pipeline, pipeline_entry
-
-    command = (getattr(args, "generate_command", None) or getattr(args, "command_name", None)
-               or getattr(args, "command", None))
-    name = getattr(args, "pipeline", None) or getattr(args, "name", None)
-    ctx = init_distributed()
-    try:
-        if command not in COMMANDS:
-            raise ConfigError(f"unknown generation command {command!r}; choose one of {COMMANDS}")
-        if not name:
-            raise ConfigError("give the pipeline or network to run")
-        dataset = dataset_from_args(args)
-        entry = pipeline_entry(name) if ":" not in name and is_pipeline(name) else None
-        target = load_target(command, name, weights=parse_weights(getattr(args, "weights", None), entry),
-                             device=_device(args, ctx), settings=parse_settings(getattr(args, "set", None)))
-        sal_dir = getattr(args, "saliency_dir", None) or getattr(args, "saliency", None)
-        use_saliency = None
-        if command == "pseudo-mask" and (sal_dir or needs_saliency(target)):
-            dataset.set_saliency_dir(sal_dir)
-            use_saliency = True
-        fmt = getattr(args, "cam_format", "auto") or "auto"
-        quiet = getattr(args, "no_progress", False) or getattr(args, "quiet", False)
-        report = generate(dataset, target, command, args.out, crf=bool(getattr(args, "crf", False)),
-                          style=None if fmt == "auto" else fmt, saliency=use_saliency,
-                          overwrite=getattr(args, "overwrite", False), progress=not quiet,
-                          keep_going=getattr(args, "keep_going", False), crop_val=getattr(args, "crop_val", None),
-                          dist=ctx, target_name=name)
-        if ctx.rank == 0 and not getattr(args, "quiet", False):
-            print(f"{command}: {report.written} written, {report.skipped} already done, "
-                  f"{len(report.failed)} failed, {report.n_images} images -> {args.out}")
-        for image_id, message in report.failed.items():
-            print(f"error: {image_id}: {message}", file=sys.stderr)
-        return 3 if report.failed else 0
-    except WsssZooError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        ctx.close()
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wsss_zoo.data.generate",
-                                     description="Generate pseudo masks, CAMs or segmentations over a split.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        add_arguments(sub.add_parser(command), command)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
