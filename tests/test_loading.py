@@ -56,8 +56,16 @@ def test_a_subset_of_ids_and_no_items():
 
 
 def test_the_workers_option_is_checked():
-    assert check_workers(None) == default_workers() and 1 <= default_workers() <= 4
+    assert check_workers(None) == default_workers() and 0 <= default_workers() <= 4
     assert check_workers(0) == 0 and check_workers(np.int64(2)) == 2
     for bad in (-1, 1.5, "2", True):
         with pytest.raises(ConfigError, match="workers must be a whole number"):
             check_workers(bad)
+
+
+@pytest.mark.parametrize("cpus, expected", [(1, 0), (2, 1), (5, 4), (64, 4)])
+def test_the_default_leaves_one_cpu_to_the_network(monkeypatch, cpus, expected):
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    assert default_workers() == expected

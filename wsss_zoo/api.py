@@ -18,7 +18,7 @@ from .devices import resolve_device
 from .errors import (CheckpointFormatError, CheckpointMismatchError, ConfigError, MissingWeightsError,
                      SaliencyError, UnknownNameError, WsssZooError)
 from .inputs import load_image, parse_labels
-from .loading import check_workers, load_ahead
+from .loading import check_workers, load_ahead, runs_on_cuda
 from .sources import is_batch, many_images, per_image
 from .models import build_model
 from .pipelines.base import Pipeline, compute_cam, compute_segment, model_entry_of, pipeline_class
@@ -179,10 +179,9 @@ def pseudo_mask(image, labels, method: Union[str, Pipeline] = "eps_voc", *, sali
     """The upstream pipeline's final pseudo label map, uint8 [H, W] (0 bg, class ids, 255 ignore).
 
     ``method`` is a pipeline name (loaded once and kept), a loaded :class:`Pipeline`, or any object with
-    ``pseudo_mask(image, labels, *, saliency, crf)``. ``image`` may also
-    be a list of images (or an NxHxWx3 / Nx3xHxW batch) with one labels entry per image (and one saliency
-    map per image, when given); the result is then a list of label maps. For folders and datasets, see
-    :func:`pseudo_masks`.
+    ``pseudo_mask(image, labels, *, saliency, crf)``. ``image`` may also be a list of images (or an
+    NxHxWx3 / Nx3xHxW batch) with one labels entry per image (and one saliency map per image, when given);
+    the result is then a list of label maps. For folders and datasets, see :func:`pseudo_masks`.
     """
     pipe = _pipeline(method, weights, device)
     if is_batch(image):
@@ -209,25 +208,25 @@ def pseudo_masks(images, labels=None, method: Union[str, Pipeline] = "eps_voc", 
       a folder (default: the dataset's own saliency folder when the pipeline needs one): id = the image id.
       Images without any class (COCO) get an all-background mask, as the upstream scripts write them.
 
-    Paths are decoded by ``workers`` processes ahead of the network (default ``min(4, CPUs)``; 0: in this
+    Paths are decoded by ``workers`` processes ahead of the network (default ``min(4, CPUs - 1)``; 0: in this
     process; in-memory images are not worth it and use none unless ``workers`` says so). The pipeline is
     loaded and the arguments are checked when this function is called; an image that fails raises its
     error with the id in front.
     """
     pipe = _pipeline(method, weights, device)
-    needs = bool(getattr(pipe, "needs_saliency", False) or getattr(getattr(pipe, "entry", None), "needs_saliency",
-                                                                    False))
+    entry = getattr(pipe, "entry", None)
+    needs = bool(getattr(pipe, "needs_saliency", False) or getattr(entry, "needs_saliency", False))
     source, use_saliency, dataset = many_images(images, labels, saliency, need_saliency=needs)
     if needs and not use_saliency and len(source.ids):
-        raise SaliencyError(f"{getattr(pipe, 'name', 'this method')} needs a saliency map per image: pass saliency=<one map per image, "
-                            "or a folder of NAME.png maps>")
+        raise SaliencyError(f"{getattr(pipe, 'name', 'this method')} needs a saliency map per image: pass "
+                            "saliency=<one map per image, or a folder of NAME.png maps>")
 
     def one(item):
         if dataset and not item.labels:
             return np.zeros(item.image.shape[:2], np.uint8)
         return pipe.pseudo_mask(item.image, item.labels, saliency=item.saliency, crf=crf)
 
-    return _results(one, source, use_saliency, _workers(source, workers), getattr(pipe, "device", "cpu"))
+    return _results(one, source, use_saliency, _workers(source, workers), runs_on_cuda(pipe))
 
 
 def cams(model, images, labels=None, *, scales=None, flip=None,
@@ -246,8 +245,7 @@ def cams(model, images, labels=None, *, scales=None, flip=None,
             return torch.zeros((0,) + item.image.shape[:2])
         return _cam_one(model, item.image, item.labels, scales, flip)
 
-    device = getattr(model, "device", None) or next((p.device for p in model.parameters()), torch.device("cpu"))
-    return _results(one, source, False, _workers(source, workers), device)
+    return _results(one, source, False, _workers(source, workers), runs_on_cuda(model))
 
 
 def _workers(source, workers: Optional[int]) -> int:
@@ -257,9 +255,8 @@ def _workers(source, workers: Optional[int]) -> int:
     return check_workers(workers)
 
 
-def _results(fn, source, use_saliency: bool, workers: int, device) -> Iterator[Tuple[object, object]]:
-    items = load_ahead(source, labels=True, saliency=use_saliency, workers=workers,
-                       pin_memory=torch.device(device).type == "cuda")
+def _results(fn, source, use_saliency: bool, workers: int, pin: bool) -> Iterator[Tuple[object, object]]:
+    items = load_ahead(source, labels=True, saliency=use_saliency, workers=workers, pin_memory=pin)
     try:
         for item in items:
             try:

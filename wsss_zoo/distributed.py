@@ -193,8 +193,9 @@ def _rendezvous(env: TorchrunEnv, wait_s: float):
         _wait_for_server(env, deadline, where, hint)  # the store client would log C++ retries meanwhile
     try:
         host = f"[{env.master_addr}]" if ":" in env.master_addr else env.master_addr  # IPv6
+        left = datetime.timedelta(seconds=max(1.0, deadline - time.monotonic()))
         store, _, _ = next(iter(dist.rendezvous(f"tcp://{host}:{env.master_port}", env.rank, env.world_size,
-                                                timeout=datetime.timedelta(seconds=max(1.0, deadline - time.monotonic())))))
+                                                timeout=left)))
     except (RuntimeError, TimeoutError, OSError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise DistributedError(f"rank {env.rank} of {env.world_size} could not meet the other ranks at {where} "

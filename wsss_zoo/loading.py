@@ -3,8 +3,10 @@ images (and read labels and saliency maps) of a source (:mod:`wsss_zoo.sources`,
 :mod:`wsss_zoo.data`) while the main process runs the network on the previous ones.
 
 Images differ in size, so items are not batched: each one comes back as it was read (batch size 1, no
-collation), in the order of ``ids``. Decoded pixels travel from the workers as tensors in shared memory,
-pinned when the network runs on CUDA, and are handed to the caller as numpy arrays again. A per-image
+collation), in the order of ``ids``. Decoded pixels travel from the workers as numpy arrays (a pickled
+copy through the worker's pipe: cheaper, for images of a few megabytes, than handing over one
+shared-memory file descriptor per array); when the network runs on CUDA the DataLoader's pinning thread
+copies them into pinned memory, off the main thread, and they are handed over as numpy views of it. A per-image
 :class:`~wsss_zoo.errors.WsssZooError` (a damaged file, a missing label) does not stop the loader: it comes
 back in :attr:`LoadedImage.error` for the caller to report with the image id.
 """
@@ -20,17 +22,21 @@ from torch.utils.data import DataLoader, Dataset
 
 from .errors import ConfigError, WsssZooError
 
-#: worker processes by default: up to this many, never more than the CPUs this process may use
+#: worker processes by default: up to this many, and one CPU fewer than this process may use
 MAX_DEFAULT_WORKERS = 4
 
 
 def default_workers() -> int:
-    """``min(4, usable CPUs)``."""
+    """``min(4, usable CPUs - 1)``: one CPU stays with the main process (the network, the writer thread).
+
+    On one CPU that is 0: handing images over from another process costs more than it saves when the
+    processes take turns on the same core (measured: benchmarks/bench_generate.py).
+    """
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         cpus = os.cpu_count() or 1
-    return max(1, min(MAX_DEFAULT_WORKERS, cpus))
+    return max(0, min(MAX_DEFAULT_WORKERS, cpus - 1))
 
 
 def check_workers(workers: Optional[int]) -> int:
@@ -56,32 +62,27 @@ class LoadedImage:
     error: Optional[BaseException] = None
 
     def pin_memory(self, *args) -> "LoadedImage":
-        """Called by the DataLoader's pinning thread (CUDA runs only)."""
-        return dataclasses.replace(self, image=_pinned(self.image, *args), saliency=_pinned(self.saliency, *args))
+        """Called by the DataLoader's pinning thread (CUDA runs only): pixels into pinned memory."""
+        return dataclasses.replace(self, image=_pinned(self.image), saliency=_pinned(self.saliency))
 
     def as_arrays(self) -> "LoadedImage":
         return dataclasses.replace(self, image=_array(self.image), saliency=_array(self.saliency))
 
 
-def _pinned(value, *args):
-    return value.pin_memory(*args) if torch.is_tensor(value) else value
+def _pinned(value):
+    return torch.from_numpy(value).pin_memory() if isinstance(value, np.ndarray) and value.flags.writeable else value
 
 
 def _array(value):
     return value.numpy() if torch.is_tensor(value) else value
 
 
-def _tensor(value):
-    return torch.from_numpy(value) if isinstance(value, np.ndarray) else value
-
-
 class SourceItems(Dataset):
     """``ids`` of ``source`` as a map-style dataset of :class:`LoadedImage` (what the workers run)."""
 
-    def __init__(self, source, ids: Sequence, *, labels: bool = True, saliency: bool = False,
-                 as_tensors: bool = False):
+    def __init__(self, source, ids: Sequence, *, labels: bool = True, saliency: bool = False):
         self.source, self.ids = source, list(ids)
-        self.with_labels, self.with_saliency, self.as_tensors = labels, saliency, as_tensors
+        self.with_labels, self.with_saliency = labels, saliency
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -94,9 +95,15 @@ class SourceItems(Dataset):
             sal = self.source.saliency(image_id, image.shape[:2]) if self.with_saliency else None
         except WsssZooError as exc:
             return LoadedImage(index, image_id, error=exc)
-        if self.as_tensors:  # shared memory between processes instead of a pickled copy
-            image, sal = _tensor(image), _tensor(sal)
         return LoadedImage(index, image_id, image, labels, sal)
+
+
+def runs_on_cuda(target) -> bool:
+    """Whether a pipeline (``.device``) or network (its parameters) runs on a CUDA device (pin the pixels)."""
+    device = getattr(target, "device", None)
+    if device is None and hasattr(target, "parameters"):
+        device = next((p.device for p in target.parameters()), None)
+    return str(device or "cpu").startswith("cuda")
 
 
 def _as_is(item):
@@ -115,7 +122,7 @@ def load_ahead(source, ids: Optional[Sequence] = None, *, labels: bool = True, s
     """
     ids = list(source.ids if ids is None else ids)
     workers = min(check_workers(workers), len(ids))
-    items = SourceItems(source, ids, labels=labels, saliency=saliency, as_tensors=workers > 0)
+    items = SourceItems(source, ids, labels=labels, saliency=saliency)
     if workers == 0:
         return (items[index] for index in range(len(items)))
     loader = DataLoader(items, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_as_is,

@@ -245,7 +245,8 @@ def per_image(values, n: int, what: str, error: Type[WsssZooError] = InvalidLabe
 
 
 def _is_dataset(obj) -> bool:
-    return all(hasattr(obj, name) for name in ("ids", "image", "labels", "saliency")) and not isinstance(obj, ListSource)
+    readers = ("ids", "image", "labels", "saliency")
+    return all(hasattr(obj, name) for name in readers) and not isinstance(obj, ListSource)
 
 
 def many_images(images, labels, saliency, *, need_saliency: bool):

@@ -9,10 +9,13 @@ Outputs, one file per image id in ``--out``:
   ``{"keys", "high_res"}`` for the IRN-lineage pipelines (CDA-IRN, RIB), ``"psa"`` style
   ``{fg_index: HxW}`` for the others (PSA, SEAM, EPS, SBNet, DRS).
 
-Runs are resumable: a finished file is skipped, and files are written to a temporary name and renamed,
-so a killed run never leaves a partial file. Under ``torchrun`` each rank takes ``ids[rank::world]``
+Images are read ahead of the network by DataLoader worker processes (:mod:`wsss_zoo.loading`, ``--workers``)
+and outputs are encoded and written by a background thread (:mod:`wsss_zoo.data.writer`). Runs are
+resumable: files are written to a temporary name and renamed, so a killed run never leaves a partial file,
+and each finished file is recorded with its size (:mod:`wsss_zoo.data.records`); a rerun skips exactly the
+files on record. Under ``torchrun`` (:mod:`wsss_zoo.distributed`) each rank takes ``ids[rank::world]``
 (gloo on CPU, nccl on GPU, one GPU per local rank), writes its own files and a per-rank manifest;
-rank 0 merges the manifests into ``<out>/manifest.json`` after a barrier. ``--pipeline`` also accepts
+rank 0 merges the manifests into ``<out>/manifest.json`` after a barrier, with images/s. ``--pipeline`` also accepts
 ``package.module:factory`` for a custom pipeline object with ``.pseudo_mask`` / ``.cam`` / ``.segment``.
 
 CLI wiring: ``add_arguments(subparser, command)`` then ``run(args)``. Also runnable on its own:
@@ -38,7 +41,7 @@ import numpy as np
 from ..distributed import DistContext, init_distributed, rank_device
 from ..errors import ConfigError, DatasetError, WsssZooError
 from ..fileio import atomic_write_text
-from ..loading import check_workers, load_ahead
+from ..loading import check_workers, load_ahead, runs_on_cuda
 from . import add_dataset_arguments, dataset_from_args
 from .io import write_cam_npy, write_label_png
 from .records import MANIFEST, Journal, is_complete, read_completed, remove_journals, verified
@@ -186,13 +189,6 @@ def output_path(out_dir, image_id: str, command: str) -> Path:
     return Path(out_dir) / f"{image_id}{EXTENSIONS[command]}"
 
 
-def _target_device(target) -> str:
-    device = getattr(target, "device", None)
-    if device is None and hasattr(target, "parameters"):
-        device = next((p.device for p in target.parameters()), None)
-    return str(device or "cpu")
-
-
 def _write_output(command: str, path: Path, labels, out, style: str, journal: Journal) -> None:
     """Encode and write one output (the writer thread), then record it as complete."""
     if command == "cam":
@@ -210,7 +206,7 @@ def generate(dataset, target, command: str, out_dir, *, crf: bool = False, style
 
     ``dataset`` is any source with ``ids``, ``image(id)``, ``labels(id)``, ``saliency(id, shape)`` (the
     datasets of :mod:`wsss_zoo.data`, :class:`wsss_zoo.sources.ListSource`). ``workers`` processes read
-    images ahead of the network (None: ``min(4, CPUs)``; 0: in this process) and one background thread
+    images ahead of the network (None: ``min(4, CPUs - 1)``; 0: in this process) and one background thread
     encodes and writes the outputs. Files complete on record (:mod:`wsss_zoo.data.records`) are skipped
     unless ``overwrite``. Returns this rank's :class:`Report`; with several ranks, rank 0 returns the merged
     one. Rank 0 writes ``manifest.json`` with the counts, images/s and the completion records.
@@ -234,7 +230,7 @@ def generate(dataset, target, command: str, out_dir, *, crf: bool = False, style
                         progress and dist.is_main)
     # the workers start (fork) before the writer thread does
     items = load_ahead(dataset, todo, labels=command != "segment", saliency=bool(use_saliency), workers=workers,
-                       pin_memory=_target_device(target).startswith("cuda"))
+                       pin_memory=runs_on_cuda(target))
     writer, journal, classless = BackgroundWriter(keep_going=keep_going), Journal(out_dir, dist.rank), set()
     try:
         for item in items:
@@ -406,7 +402,7 @@ def add_arguments(parser, command: str = "pseudo-mask") -> None:
         _add(parser, "--crop-val", type=int, default=None, metavar="SIZE",
              help="predict on VainF --crop_val views (shorter side SIZE, centre crop)")
     _add(parser, "--workers", type=int, default=None, metavar="N",
-         help="processes that read images ahead of the network (default: min(4, CPUs); 0: none)")
+         help="processes that read images ahead of the network (default: min(4, CPUs - 1); 0: none)")
     _add(parser, "--overwrite", action="store_true", help="recompute files that already exist")
     _add(parser, "--keep-going", action="store_true", help="record per-image errors and continue")
     _add(parser, "--no-progress", action="store_true", help="no progress bar")
