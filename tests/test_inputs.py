@@ -3,6 +3,7 @@
 Expected values come from numpy operations written out here (rotations, bit shifts), not from the code
 under test.
 """
+import re
 import tracemalloc
 
 import numpy as np
@@ -259,3 +260,58 @@ def test_check_finite_does_not_mistake_an_overflowing_sum_for_inf():
     assert not torch.isfinite(big.sum())
     check_finite(big, "large values")
     check_finite(np.full(10, 1e308), "large values")
+
+
+# --------------------------------------------------------------------------- torch tensors (issue 14)
+def _rgb(h=5, w=7, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_uint8_tensors_in_chw_and_hwc_give_the_same_image():
+    arr = _rgb()
+    hwc = torch.from_numpy(arr)
+    np.testing.assert_array_equal(load_image(hwc), arr)
+    np.testing.assert_array_equal(load_image(hwc.permute(2, 0, 1)), arr)          # CHW
+    np.testing.assert_array_equal(load_image(hwc.permute(2, 0, 1).contiguous()), arr)
+    grey = torch.from_numpy(arr[:, :, 0].copy())
+    np.testing.assert_array_equal(load_image(grey), np.repeat(arr[:, :, :1], 3, axis=2))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_float_tensors_in_0_1_are_scaled_by_255_and_rounded(dtype):
+    values = torch.tensor([0.0, 0.5 / 255, 0.7 / 255, 0.5, 1.0, 254.4 / 255, 0.25, 1 / 3], dtype=torch.float64)
+    t = values.to(dtype).reshape(2, 4, 1).expand(2, 4, 3)  # HWC, grey
+    expected = np.round(values.to(dtype).double().numpy() * 255).astype(np.uint8).reshape(2, 4)
+    out = load_image(t)
+    assert out.dtype == np.uint8 and out.shape == (2, 4, 3)
+    np.testing.assert_array_equal(out[:, :, 0], expected)
+    np.testing.assert_array_equal(load_image(t.permute(2, 0, 1)), out)  # the same image as CHW
+
+
+def test_the_ambiguous_shapes_follow_the_stated_rule():
+    chw = torch.arange(3 * 3 * 5, dtype=torch.uint8).reshape(3, 3, 5)   # first dim 3, last not 3: CHW
+    assert load_image(chw).shape == (3, 5, 3)
+    np.testing.assert_array_equal(load_image(chw), chw.permute(1, 2, 0).numpy())
+    cube = torch.arange(27, dtype=torch.uint8).reshape(3, 3, 3)          # both 3: HWC
+    np.testing.assert_array_equal(load_image(cube), cube.numpy())
+
+
+@pytest.mark.parametrize("tensor, fragment", [
+    (torch.full((4, 4, 3), 2.0), "values in 0..1"),
+    (torch.full((4, 4, 3), -0.1), "values in 0..1"),
+    (torch.full((4, 4, 3), float("nan")), "values in 0..1"),
+    (torch.zeros(4, 4, 3, dtype=torch.int64), "dtype torch.int64"),
+    (torch.zeros(4, 4, 3, dtype=torch.bool), "dtype torch.bool"),
+    (torch.zeros(2, 3, 4, 4), "a batch"),
+    (torch.zeros(4, 4, 4), "shape (4, 4, 4)"),
+    (torch.zeros(1, 4, 4), "shape (1, 4, 4)"),
+    (torch.zeros(3, 1, 1), "1x1 pixels"),
+])
+def test_other_tensors_are_refused_with_the_rule(tensor, fragment):
+    with pytest.raises(InvalidImageError, match=re.escape(fragment)):
+        load_image(tensor)
+
+
+def test_a_tensor_that_needs_grad_is_read():
+    t = torch.rand(3, 4, 5, requires_grad=True)
+    np.testing.assert_array_equal(load_image(t), np.round(t.detach().permute(1, 2, 0).double().numpy() * 255))

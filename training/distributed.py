@@ -1,48 +1,15 @@
-"""torch.distributed plumbing for torchrun: process group (gloo on CPU, nccl on GPU), a resumable
-DistributedSampler, and small collectives. A plain ``python training/run.py`` is a world of size 1."""
+"""torch.distributed plumbing for training on top of :mod:`wsss_zoo.distributed` (the one torchrun context,
+shared with dataset-wide generation): a resumable DistributedSampler and small collectives. A plain
+``python training/run.py`` is a world of size 1."""
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import os
 from typing import Dict, Iterator, Optional
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset, DistributedSampler
 
-
-@dataclasses.dataclass(frozen=True)
-class DistContext:
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-
-def init_distributed(device: str = "auto", timeout_min: int = 30) -> DistContext:
-    """Read torchrun's RANK / WORLD_SIZE / LOCAL_RANK and join the process group when WORLD_SIZE > 1."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
-    if use_cuda:
-        torch.cuda.set_device(local)
-        dev = torch.device("cuda", local)
-    else:
-        dev = torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo",
-                                timeout=datetime.timedelta(minutes=timeout_min))
-    return DistContext(rank=rank, world_size=world, local_rank=local, device=dev)
+from wsss_zoo.distributed import DistContext, init_distributed  # noqa: F401  (training's entry points)
 
 
 def shutdown(ctx: DistContext) -> None:

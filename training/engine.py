@@ -8,6 +8,7 @@ resume from ``<out>/<name>.last.pth``, seeds, JSON/text logs and a progress bar 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import platform
 import random
@@ -92,14 +93,42 @@ def train(cfg: RunConfig) -> dict:
 
 
 def _train(cfg: RunConfig, ctx: DistContext) -> dict:
-    recipe = cfg.recipe
     if ctx.is_main:
         cfg.out_dir.mkdir(parents=True, exist_ok=True)
     barrier(ctx)
-    log = RunLogger(cfg.out_dir, recipe.name, ctx.is_main)
+    log = RunLogger(cfg.out_dir, cfg.recipe.name, ctx.is_main)
     seed_everything(cfg.run_seed, ctx.rank)
     if cfg.deterministic:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    run = _build(cfg, ctx, log)
+    start = _resume(cfg, ctx, run, log)
+    log.info(f"{cfg.recipe.name}: {len(run.dataset)} images, {ctx.world_size} process(es) x batch {run.per_rank}"
+             f"{f' x {cfg.accumulation} accumulated' if cfg.accumulation > 1 else ''}, {run.plan['total']} steps "
+             f"(poly max_step {run.plan['max_step']}), device {ctx.device}, amp {cfg.use_amp}, "
+             f"quirks {[q for q in cfg.recipe.quirks if cfg.quirk(q)]}")
+    history, lr = _step_loop(cfg, ctx, run, start, log)
+    return _report(cfg, ctx, run, start, history, lr, log)
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one training run is built from (:func:`_build`)."""
+
+    task: object
+    dataset: object
+    model: nn.Module
+    net: nn.Module  # the DDP-wrapped training module (or the module itself in a world of 1)
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    sampler: ResumableSampler
+    loader: DataLoader
+    per_rank: int
+    plan: Dict[str, int]
+
+
+def _build(cfg: RunConfig, ctx: DistContext, log: RunLogger) -> _Run:
+    """Task, dataset, network (SyncBN, DDP), optimiser, AMP scaler, sampler and loader of a run."""
+    recipe = cfg.recipe
     task = make_task(cfg, ctx)
     dataset = task.dataset()  # first: a wrong root or stage input fails before any init download
     model = task.build_model().to(ctx.device)
@@ -119,97 +148,116 @@ def _train(cfg: RunConfig, ctx: DistContext) -> dict:
     loader = DataLoader(dataset, batch_size=per_rank, sampler=sampler, num_workers=cfg.workers,
                         drop_last=recipe.drop_last, pin_memory=ctx.device.type == "cuda",
                         persistent_workers=cfg.workers > 0)
-    micro_per_epoch = len(loader)
-    if micro_per_epoch == 0:
+    if len(loader) == 0:
         raise ConfigError(f"{len(dataset)} images give no full batch of {per_rank} per process; "
                           "lower --batch-size or use fewer processes")
     plan = planned_steps(cfg, len(dataset), per_rank * ctx.world_size)
-    total, max_step = plan["total"], plan["max_step"]
-    accum = cfg.accumulation
 
     module = task.training_module(model)
     net = DDP(module, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None) if ctx.distributed else module
-    use_amp = cfg.use_amp
-    amp_dtype = torch.float16 if ctx.device.type == "cuda" else torch.bfloat16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and ctx.device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.use_amp and ctx.device.type == "cuda")
+    return _Run(task, dataset, model, net, optimizer, scaler, sampler, loader, per_rank, plan)
 
-    start = 0
-    state = load_last(cfg.out_dir, recipe.name) if cfg.resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start = int(state["step"])
-        seed_everything(cfg.run_seed + start, ctx.rank)
-        log.info(f"resumed {recipe.name} at step {start}/{total}")
-    log.info(f"{recipe.name}: {len(dataset)} images, {ctx.world_size} process(es) x batch {per_rank}"
-             f"{f' x {accum} accumulated' if accum > 1 else ''}, {total} steps (poly max_step {max_step}), "
-             f"device {ctx.device}, amp {use_amp}, quirks {[q for q in recipe.quirks if cfg.quirk(q)]}")
 
-    consumed = start * accum
-    epoch = consumed // micro_per_epoch
-    sampler.set_epoch(epoch)
-    sampler.start_at((consumed % micro_per_epoch) * per_rank)
-    batches = iter(loader)
+def _resume(cfg: RunConfig, ctx: DistContext, run: _Run, log: RunLogger) -> int:
+    """The step to start at: 0, or the step of ``<out>/<recipe>.last.pth`` with ``--resume`` (states loaded)."""
+    state = load_last(cfg.out_dir, cfg.recipe.name) if cfg.resume else None
+    if state is None:
+        return 0
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    start = int(state["step"])
+    seed_everything(cfg.run_seed + start, ctx.rank)
+    log.info(f"resumed {cfg.recipe.name} at step {start}/{run.plan['total']}")
+    return start
 
-    def next_batch():
-        nonlocal epoch, batches
+
+class _Batches:
+    """Micro-batches without end: the sampler's epochs one after the other, starting where ``start`` steps
+    (of ``accumulation`` micro-batches each) left off."""
+
+    def __init__(self, run: _Run, start: int, accumulation: int):
+        self.run = run
+        consumed = start * accumulation
+        micro_per_epoch = len(run.loader)
+        self.epoch = consumed // micro_per_epoch
+        run.sampler.set_epoch(self.epoch)
+        run.sampler.start_at((consumed % micro_per_epoch) * run.per_rank)
+        self._batches = iter(run.loader)
+
+    def next(self):
         try:
-            return next(batches)
+            return next(self._batches)
         except StopIteration:
-            epoch += 1
-            sampler.set_epoch(epoch)
-            batches = iter(loader)
-            return next(batches)
+            self.epoch += 1
+            self.run.sampler.set_epoch(self.epoch)
+            self._batches = iter(self.run.loader)
+            return next(self._batches)
 
+
+def _step_loop(cfg: RunConfig, ctx: DistContext, run: _Run, start: int, log: RunLogger):
+    """Optimiser steps ``start .. total``: lr schedule, accumulated AMP micro-batches, logs, periodic saves.
+    Returns the total loss of every step and the last learning rate."""
+    recipe, accum = cfg.recipe, cfg.accumulation
+    total, max_step = run.plan["total"], run.plan["max_step"]
+    amp_dtype = torch.float16 if ctx.device.type == "cuda" else torch.bfloat16
+    batches = _Batches(run, start, accum)
     meter, history = Meter(), []
     bar = log.progress(total, start, recipe.name)
     t0, lr = time.time(), 0.0
     for step in range(start, total):
-        lr = apply_lr(optimizer, cfg.schedule, step, max_step, plan["per_epoch"])
-        optimizer.zero_grad(set_to_none=True)
+        lr = apply_lr(run.optimizer, cfg.schedule, step, max_step, run.plan["per_epoch"])
+        run.optimizer.zero_grad(set_to_none=True)
         values: Dict[str, float] = {}
         for micro in range(accum):
-            batch = to_device(next_batch(), ctx.device)
-            sync = net.no_sync() if ctx.distributed and micro < accum - 1 else contextlib.nullcontext()
+            batch = to_device(batches.next(), ctx.device)
+            sync = run.net.no_sync() if ctx.distributed and micro < accum - 1 else contextlib.nullcontext()
             with sync:
-                with torch.autocast(ctx.device.type, dtype=amp_dtype, enabled=use_amp):
-                    out = net(batch)
-                scaler.scale(out["total"] / accum).backward()
+                with torch.autocast(ctx.device.type, dtype=amp_dtype, enabled=cfg.use_amp):
+                    out = run.net(batch)
+                run.scaler.scale(out["total"] / accum).backward()
             for k, v in out.items():
                 values[k] = values.get(k, 0.0) + float(v.detach()) / accum
         if not math.isfinite(values["total"]):
             raise FloatingPointError(f"{recipe.name}: loss is {values['total']} at step {step} "
                                      f"({ {k: round(v, 5) for k, v in values.items()} }); lower --lr or disable --amp")
-        scaler.step(optimizer)
-        scaler.update()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
         meter.update(values)
         history.append(values["total"])
         bar.update(1)
         done = step + 1
         if done % cfg.log_every == 0 or done == total:
             means = mean_over_ranks(ctx, meter.pop())
-            rate = (done - start) * per_rank * ctx.world_size * accum / max(time.time() - t0, 1e-9)
-            log.record({"step": done, "epoch": epoch, "lr": lr, **{f"loss_{k}": v for k, v in means.items()},
-                        "img_per_s": rate})
+            rate = (done - start) * run.per_rank * ctx.world_size * accum / max(time.time() - t0, 1e-9)
+            log.record({"step": done, "epoch": batches.epoch, "lr": lr,
+                        **{f"loss_{k}": v for k, v in means.items()}, "img_per_s": rate})
         if cfg.save_every and done % cfg.save_every == 0 and done < total and ctx.is_main:
-            save_last(cfg.out_dir, recipe.name, model, optimizer, scaler, done)
+            save_last(cfg.out_dir, recipe.name, run.model, run.optimizer, run.scaler, done)
+    return history, lr
 
+
+def _report(cfg: RunConfig, ctx: DistContext, run: _Run, start: int, history, lr: float, log: RunLogger) -> dict:
+    """Save the resume state and the final weights + JSON report (rank 0); returns the report."""
+    recipe, total = cfg.recipe, run.plan["total"]
     if ctx.is_main and start < total:
-        save_last(cfg.out_dir, recipe.name, model, optimizer, scaler, total)
-    extra = task.finalize(model)
+        save_last(cfg.out_dir, recipe.name, run.model, run.optimizer, run.scaler, total)
+    extra = run.task.finalize(run.model)
     elapsed = log.close()
     report = {"recipe": recipe.name, "load_as": recipe.load_as, "method": recipe.method, "stage": recipe.stage,
-              "steps": total, "poly_max_step": max_step, "world_size": ctx.world_size, "per_process_batch": per_rank,
-              "images": len(dataset), "final_lr": lr, "seconds": round(elapsed or 0.0, 1),
+              "steps": total, "poly_max_step": run.plan["max_step"], "world_size": ctx.world_size,
+              "per_process_batch": run.per_rank, "images": len(run.dataset), "final_lr": lr,
+              "seconds": round(elapsed or 0.0, 1),
               "metrics": {"loss_first": history[0] if history else None,
                           "loss_last": history[-1] if history else None,
                           "losses": history if cfg.smoke or len(history) <= 100 else None, **extra},
-              "init": task.init_summary, "inputs": task.inputs_used, "config": cfg.to_dict(), "recipe_settings": recipe.to_dict(),
+              "init": run.task.init_summary, "inputs": run.task.inputs_used, "config": cfg.to_dict(),
+              "recipe_settings": recipe.to_dict(),
               "versions": {"torch": torch.__version__, "python": platform.python_version()}}
     if ctx.is_main:
-        path = save_final(cfg.out_dir, output_stem(recipe), task.export(model), report)
+        path = save_final(cfg.out_dir, output_stem(recipe), run.task.export(run.model), report)
         log.info(f"wrote {path} (load with wsss_zoo.load({recipe.load_as!r}, weights={str(path)!r}))")
         report["file"] = str(path)
     barrier(ctx)

@@ -162,8 +162,8 @@ def main(argv=None) -> int:
             parser().error("--out DIR is required")
         args.out = smoke.default_out(recipe)
     cfg = config_from_args(args)
-    ctx = init_distributed(cfg.device)
     try:
+        ctx = init_distributed(cfg.device)
         if cfg.smoke:
             paths = smoke.prepare(cfg) if ctx.is_main else None
             smoke.apply_paths(cfg, broadcast_object(ctx, paths))

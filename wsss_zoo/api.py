@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Dict, Mapping, Optional, Union
+from typing import Dict, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -16,8 +16,10 @@ from . import hub
 from .convert import guess_layouts, load_state_dict_strict, read_checkpoint, unwrap_state_dict
 from .devices import resolve_device
 from .errors import (CheckpointFormatError, CheckpointMismatchError, ConfigError, MissingWeightsError,
-                     UnknownNameError)
+                     SaliencyError, UnknownNameError, WsssZooError)
 from .inputs import load_image, parse_labels
+from .loading import check_workers, load_ahead, runs_on_cuda
+from .sources import is_batch, many_images, per_image
 from .models import build_model
 from .precision import apply_precision, resolve_precision
 from .pipelines.base import Pipeline, compute_cam, compute_segment, model_entry_of, pipeline_class
@@ -171,39 +173,154 @@ def cam(model: torch.nn.Module, image, labels, *, scales=None, flip=None) -> tor
 
     Reproduces the upstream inference script of the model's method (scales, flips, resizing,
     normalisation) at the input's full resolution, before any background threshold.
+
+    ``image`` may also be a list of images (or an NxHxWx3 / Nx3xHxW batch) with one labels entry per
+    image; the result is then a list of tensors.
     """
+    if isinstance(model, Pipeline) and (scales is not None or flip is not None):
+        raise ConfigError("scales/flip apply to a network; pass pipeline.models['cam']")
+    if is_batch(image):
+        images = list(image)
+        return _each_image(lambda im, lab, _: _cam_one(model, im, lab, scales, flip), images,
+                           per_image(labels, len(images), "labels"), None)
+    return _cam_one(model, image, labels, scales, flip)
+
+
+def _cam_one(model, image, labels, scales, flip) -> torch.Tensor:
     if isinstance(model, Pipeline):
-        if scales is not None or flip is not None:
-            raise ConfigError("scales/flip apply to a network; pass pipeline.models['cam']")
         return model.cam(image, labels)
     entry = model_entry_of(model)
     return compute_cam(model, load_image(image), parse_labels(labels, entry.dataset), scales=scales, flip=flip)
+
+
+def _each_image(fn, images, labels, saliency) -> list:
+    """``[fn(image, labels, saliency)]`` over parallel lists; an error names the image's position."""
+    out = []
+    for i, image in enumerate(images):
+        try:
+            out.append(fn(image, labels[i], None if saliency is None else saliency[i]))
+        except WsssZooError as exc:
+            raise type(exc)(f"image {i}: {exc}") from exc
+    return out
 
 
 _PIPELINE_CACHE: Dict[tuple, Pipeline] = {}
 _PIPELINE_LOCK = threading.Lock()
 
 
+def _pipeline(method: Union[str, Pipeline], weights, device, precision: str = "fp32") -> Pipeline:
+    """A loaded pipeline (or any object with ``pseudo_mask(image, labels, *, saliency, crf)``, as a custom
+    target of :func:`wsss_zoo.generate`), or the one loaded before for the same name, weights, device and
+    precision."""
+    if isinstance(method, Pipeline) or (not isinstance(method, str) and hasattr(method, "pseudo_mask")):
+        return method
+    entry = pipeline_entry(method)
+    files = pipeline_weights(entry, weights)
+    dev = resolve_device(device)
+    mode, _ = resolve_precision(precision, dev)
+    key = (method, tuple(sorted((r, str(p)) for r, p in files.items())), str(dev), mode)
+    with _PIPELINE_LOCK:
+        pipe = _PIPELINE_CACHE.get(key)
+        if pipe is None:
+            pipe = load_pipeline(method, files or None, device=dev, precision=mode)
+            _PIPELINE_CACHE[key] = pipe
+    return pipe
+
+
 def pseudo_mask(image, labels, method: Union[str, Pipeline] = "eps_voc", *, saliency=None, crf: bool = False,
                 weights=None, device="auto", precision: str = "fp32") -> np.ndarray:
     """The upstream pipeline's final pseudo label map, uint8 [H, W] (0 bg, class ids, 255 ignore).
 
-    ``method`` is a pipeline name (loaded once and kept) or a loaded :class:`Pipeline`.
+    ``method`` is a pipeline name (loaded once and kept), a loaded :class:`Pipeline`, or any object with
+    ``pseudo_mask(image, labels, *, saliency, crf)``. ``image`` may also be a list of images (or an
+    NxHxWx3 / Nx3xHxW batch) with one labels entry per image (and one saliency map per image, when given);
+    the result is then a list of label maps. For folders and datasets, see :func:`pseudo_masks`.
     """
-    if isinstance(method, Pipeline):
-        pipe = method
-    else:
-        entry = pipeline_entry(method)
-        files = pipeline_weights(entry, weights)
-        dev = resolve_device(device)
-        mode, _ = resolve_precision(precision, dev)
-        key = (method, tuple(sorted((r, str(p)) for r, p in files.items())), str(dev), mode)
-        with _PIPELINE_LOCK:
-            pipe = _PIPELINE_CACHE.get(key)
-            if pipe is None:
-                pipe = load_pipeline(method, files or None, device=dev, precision=mode)
-                _PIPELINE_CACHE[key] = pipe
+    pipe = _pipeline(method, weights, device, precision)
+    if is_batch(image):
+        images = list(image)
+        sal = None if saliency is None else per_image(saliency, len(images), "saliency maps")
+        return _each_image(lambda im, lab, s: pipe.pseudo_mask(im, lab, saliency=s, crf=crf), images,
+                           per_image(labels, len(images), "labels"), sal)
     return pipe.pseudo_mask(image, labels, saliency=saliency, crf=crf)
+
+
+def pseudo_masks(images, labels=None, method: Union[str, Pipeline] = "eps_voc", *, saliency=None,
+                 crf: bool = False, weights=None, device="auto", precision: str = "fp32",
+                 workers: Optional[int] = None) -> Iterator[Tuple[object, np.ndarray]]:
+    """Pseudo masks of many images, yielded as ``(id, mask)`` in order while the next images are read.
+
+    ``images`` with its ``labels`` (and optional ``saliency``), and the ids yielded:
+
+    * a list of images (arrays, PIL images, tensors or paths; or an N-image array/tensor) with a list of
+      labels, one entry per image (and saliency maps, one per image): id = the position in the list;
+    * a folder (path) with a mapping ``{image name: labels}`` or a labels file (``NAME LABELS`` lines, JSON,
+      or ``cls_labels.npy``; see :func:`wsss_zoo.sources.read_labels_file`), saliency a folder of
+      ``NAME.png`` maps: id = the image's file name without extension;
+    * a dataset of :mod:`wsss_zoo.data` (``open_dataset``) with ``labels=None`` (its own labels), saliency
+      a folder (default: the dataset's own saliency folder when the pipeline needs one): id = the image id.
+      Images without any class (COCO) get an all-background mask, as the upstream scripts write them.
+
+    Paths are decoded by ``workers`` processes ahead of the network (default ``min(4, CPUs - 1)``; 0: in this
+    process; in-memory images are not worth it and use none unless ``workers`` says so). The pipeline is
+    loaded and the arguments are checked when this function is called; an image that fails raises its
+    error with the id in front.
+    """
+    pipe = _pipeline(method, weights, device, precision)
+    entry = getattr(pipe, "entry", None)
+    needs = bool(getattr(pipe, "needs_saliency", False) or getattr(entry, "needs_saliency", False))
+    source, use_saliency, dataset = many_images(images, labels, saliency, need_saliency=needs)
+    if needs and not use_saliency and len(source.ids):
+        raise SaliencyError(f"{getattr(pipe, 'name', 'this method')} needs a saliency map per image: pass "
+                            "saliency=<one map per image, or a folder of NAME.png maps>")
+
+    def one(item):
+        if dataset and not item.labels:
+            return np.zeros(item.image.shape[:2], np.uint8)
+        return pipe.pseudo_mask(item.image, item.labels, saliency=item.saliency, crf=crf)
+
+    return _results(one, source, use_saliency, _workers(source, workers), runs_on_cuda(pipe))
+
+
+def cams(model, images, labels=None, *, scales=None, flip=None,
+         workers: Optional[int] = None) -> Iterator[Tuple[object, torch.Tensor]]:
+    """CAMs of many images with a network or pipeline (as :func:`cam`), yielded as ``(id, cams)``.
+
+    ``images`` and ``labels`` take the forms of :func:`pseudo_masks` (lists, a folder with a labels
+    mapping or file, a dataset); class-less dataset images give an empty [0, H, W] tensor.
+    """
+    if isinstance(model, Pipeline) and (scales is not None or flip is not None):
+        raise ConfigError("scales/flip apply to a network; pass pipeline.models['cam']")
+    source, _, dataset = many_images(images, labels, None, need_saliency=False)
+
+    def one(item):
+        if dataset and not item.labels:
+            return torch.zeros((0,) + item.image.shape[:2])
+        return _cam_one(model, item.image, item.labels, scales, flip)
+
+    return _results(one, source, False, _workers(source, workers), runs_on_cuda(model))
+
+
+def _workers(source, workers: Optional[int]) -> int:
+    """Worker processes for a source: the default only where files are decoded."""
+    if workers is None and not getattr(source, "reads_files", lambda: True)():
+        return 0
+    return check_workers(workers)
+
+
+def _results(fn, source, use_saliency: bool, workers: int, pin: bool) -> Iterator[Tuple[object, object]]:
+    items = load_ahead(source, labels=True, saliency=use_saliency, workers=workers, pin_memory=pin)
+    try:
+        for item in items:
+            try:
+                if item.error is not None:
+                    raise item.error
+                result = fn(item)
+            except WsssZooError as exc:
+                raise type(exc)(f"{item.id}: {exc}") from exc
+            yield item.id, result
+    finally:
+        items.close()
 
 
 def segment(model: torch.nn.Module, image, *, crf: bool = False, **options) -> np.ndarray:

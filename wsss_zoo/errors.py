@@ -99,6 +99,11 @@ class RegistryError(ConfigError):
     The message names the file, the entry and the field."""
 
 
+class DistributedError(WsssZooError, RuntimeError):
+    """The torchrun environment is incomplete or inconsistent, or the process group cannot start (a missing
+    peer, an unreachable MASTER_ADDR:MASTER_PORT); the message says which variable or rank to fix."""
+
+
 class NonFiniteError(WsssZooError, ArithmeticError):
     """A computed result holds NaN or infinite values (e.g. float16 overflow); the message names it."""
 

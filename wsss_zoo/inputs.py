@@ -168,16 +168,12 @@ def _to_uint8(arr: np.ndarray, error: Type[WsssZooError], what: str, *, saliency
         raise error(f"{what} values must lie in {span} (got {low}..{high}{', NaN' if nan else ''})")
     if kind != "f" and not unit:
         return arr.astype(np.uint8)
+    if unit:
+        return _scale_unit_to_uint8(arr)
     out = np.empty(arr.shape, np.uint8)
     step = _rows_per_block(arr)
     for i in range(0, arr.shape[0], step):
-        block = arr[i:i + step]
-        if unit:  # as before blocks: scaled in float64, then rounded
-            block = block.astype(np.float64)
-            block *= 255.0
-            out[i:i + step] = np.round(block, out=block)
-        else:
-            out[i:i + step] = np.round(block)
+        out[i:i + step] = np.round(arr[i:i + step])
     return out
 
 
@@ -194,7 +190,13 @@ def load_image(image: ImageLike, *, exif: bool = True) -> np.ndarray:
     """Return the image as a C-contiguous HxWx3 uint8 RGB array.
 
     Accepts an HxWx3(x4) or HxW array, a PIL image (any mode, converted to RGB as upstream loaders do
-    with ``.convert('RGB')``) or a path. Files and PIL images are turned upright by their EXIF
+    with ``.convert('RGB')``), a torch tensor or a path.
+
+    Torch tensors (any device): 3-D tensors are CHW when the first dimension is 3 and the last is not,
+    HWC otherwise; so a 3x3xN tensor is CHW (3 rows of N pixels) and a 3x3x3 tensor is HWC. 2-D
+    tensors are grey HxW. ``torch.uint8`` values are taken as they are; floating tensors must hold values
+    in [0, 1] (torchvision's ``to_tensor`` convention) and are scaled by 255 and rounded; anything else
+    (other dtypes, floats outside [0, 1] or NaN, batches NxCxHxW, other channel counts) is refused. Files and PIL images are turned upright by their EXIF
     orientation tag (phone photos; ``exif=False`` keeps the stored pixels, as the upstream dataset
     loaders do); 16-bit files keep their high byte. Array values follow :func:`_to_uint8`: uint8, other
     integers or floats within 0..255, or uint16 holding a 16-bit image. Images must be at least
@@ -216,8 +218,7 @@ def load_image(image: ImageLike, *, exif: bool = True) -> np.ndarray:
             raise InvalidImageError(f"cannot decode the PIL image ({str(exc).strip() or type(exc).__name__})") \
                 from None
     if hasattr(image, "detach") and hasattr(image, "cpu"):  # torch tensor
-        raise InvalidImageError(
-            "image is a torch tensor; pass an HxWx3 uint8 numpy array (e.g. tensor.permute(1, 2, 0).numpy())")
+        return _tensor_image(image)
     if isinstance(image, (dict, set, bytes, bytearray)):
         raise InvalidImageError(f"image is a {type(image).__name__}; pass an HxWx3 uint8 array, a PIL image or a path")
     arr = np.asarray(image)
@@ -232,6 +233,48 @@ def load_image(image: ImageLike, *, exif: bool = True) -> np.ndarray:
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     return np.ascontiguousarray(arr)
+
+
+def _tensor_image(tensor) -> np.ndarray:
+    """A torch tensor image as HxWx3 uint8 (the rule of :func:`load_image`)."""
+    import torch
+
+    shape = tuple(tensor.shape)
+    if tensor.dim() == 3 and shape[0] == 3 and shape[2] != 3:
+        tensor = tensor.permute(1, 2, 0)  # CHW
+    elif not (tensor.dim() == 2 or (tensor.dim() == 3 and shape[2] == 3)):
+        batch = " (a batch: pass a list, or tensor[i] for one image)" if tensor.dim() == 4 else ""
+        raise InvalidImageError(f"image tensor has shape {shape}{batch}; give 3xHxW (CHW), HxWx3 (HWC) or HxW")
+    _check_size(tensor.shape[1], tensor.shape[0], "image", InvalidImageError)
+    tensor = tensor.detach()
+    if tensor.dtype == torch.uint8:
+        arr = tensor.cpu().numpy()
+    elif tensor.is_floating_point():
+        low, high = (float(v) for v in torch.aminmax(tensor.float()))  # NaN propagates into both
+        if not (0.0 <= low and high <= 1.0):
+            raise InvalidImageError(
+                f"float image tensors hold values in 0..1 (torchvision's convention), got {low:g}..{high:g}; "
+                "for 0..255 values cast to torch.uint8 first")
+        arr = _scale_unit_to_uint8(tensor.cpu().numpy() if tensor.dtype in (torch.float32, torch.float64)
+                                   else tensor.cpu().float().numpy())
+    else:
+        raise InvalidImageError(f"image tensor has dtype {tensor.dtype}; give torch.uint8 (0..255) or a float "
+                                "dtype with values in 0..1")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(arr)
+
+
+def _scale_unit_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Values in 0..1 times 255, rounded (in float64, block by block)."""
+    out = np.empty(arr.shape, np.uint8)
+    step = _rows_per_block(arr)
+    for i in range(0, arr.shape[0], step):
+        block = arr[i:i + step]  # rebinding first frees the previous float64 block before the next one
+        block = block.astype(np.float64)
+        block *= 255.0
+        out[i:i + step] = np.round(block, out=block)
+    return out
 
 
 def _class_names(dataset: str) -> Sequence[str]:

@@ -8,8 +8,6 @@ Guide: docs/datasets.md, "Generating over a split".
 """
 from __future__ import annotations
 
-import inspect
-
 from ..errors import ConfigError
 from . import options, targets
 from .messages import PartialFailure, progress_wanted, say
@@ -36,11 +34,12 @@ def add_arguments(p, command: str) -> None:
 def run(args, command: str) -> int:
     """Generate ``command``'s outputs for every image of the split (this rank's shard under torchrun)."""
     from ..data import generate as gen
+    from ..distributed import init_distributed
 
     if not args.out:
         raise ConfigError("a dataset run writes into a folder: give --out DIR (finished files are skipped, so an "
                           "interrupted run resumes)")
-    ctx = gen.init_distributed()
+    ctx = init_distributed()
     try:
         runtime = options.runtime(args, announce=ctx.rank == 0)
         spec = targets.prepare(args.name, command, runtime, factories=True)
@@ -54,19 +53,13 @@ def run(args, command: str) -> int:
         kwargs = dict(crf=bool(getattr(args, "crf", False)), style=None if fmt == "auto" else fmt,
                       saliency=use_saliency, overwrite=args.overwrite, progress=progress_wanted(args),
                       keep_going=args.keep_going, crop_val=getattr(args, "crop_val", None), dist=ctx,
-                      target_name=args.name, precision=None if spec.entry is None else runtime.precision)
-        # --workers is passed through to generate(), which owns its meaning (loader processes) and its check
-        if "workers" in inspect.signature(gen.generate).parameters:
-            kwargs["workers"] = args.workers
-        elif args.workers is not None:
-            raise ConfigError("--workers: this wsss_zoo reads the images of a split in one background thread; "
-                              "drop --workers")
+                      target_name=args.name, precision=None if spec.entry is None else runtime.precision,
+                      workers=args.workers)  # generate() owns the meaning and the check of --workers
         report = gen.generate(dataset, target.obj, command, args.out, **kwargs)
     finally:
         ctx.close()
     if ctx.rank == 0:
-        say(args, f"{command}: {report.written} written, {report.skipped} already done, {len(report.failed)} "
-                  f"failed, {report.n_images} images -> {args.out}")
+        say(args, report.summary())
     if report.failed:  # rank 0 holds every rank's failures: the others exit 3 without repeating them
         raise PartialFailure(report.failed if ctx.rank == 0 else {}, report.written + report.skipped,
                              "no image of the split was written")

@@ -1,8 +1,14 @@
 """Dataset readers (PASCAL VOC 2012 + SBD, COCO 2014), output file formats and dataset-wide generation.
 
->>> from wsss_zoo.data import open_dataset
->>> ds = open_dataset("voc", "/data/VOCdevkit/VOC2012", "train")
+>>> import wsss_zoo
+>>> ds = wsss_zoo.open_dataset("voc", "/data/VOCdevkit/VOC2012", "train")   # = wsss_zoo.data.open_dataset
 >>> s = ds.sample(ds.ids[0]); s.labels, ds.gt(s.id).shape
+>>> report = wsss_zoo.generate(ds, wsss_zoo.load_pipeline("eps_voc"), "pseudo-mask", "out/eps_train")
+
+(``wsss_zoo.generate`` is :func:`wsss_zoo.data.generate.generate`; the name ``wsss_zoo.data.generate`` is
+the module.)
+
+Guide with a runnable example: docs/datasets.md.
 """
 from __future__ import annotations
 

@@ -9,87 +9,48 @@ Outputs, one file per image id in ``--out``:
   ``{"keys", "high_res"}`` for the IRN-lineage pipelines (CDA-IRN, RIB), ``"psa"`` style
   ``{fg_index: HxW}`` for the others (PSA, SEAM, EPS, SBNet, DRS).
 
-Runs are resumable: a finished file is skipped, and files are written to a temporary name and renamed,
-so a killed run never leaves a partial file. Under ``torchrun`` each rank takes ``ids[rank::world]``
+Images are read ahead of the network by DataLoader worker processes (:mod:`wsss_zoo.loading`, ``--workers``)
+and outputs are encoded and written by a background thread (:mod:`wsss_zoo.data.writer`). Runs are
+resumable: files are written to a temporary name and renamed, so a killed run never leaves a partial file,
+and each finished file is recorded with its size (:mod:`wsss_zoo.data.records`); a rerun skips exactly the
+files on record. Under ``torchrun`` (:mod:`wsss_zoo.distributed`) each rank takes ``ids[rank::world]``
 (gloo on CPU, nccl on GPU, one GPU per local rank), writes its own files and a per-rank manifest;
-rank 0 merges the manifests into ``<out>/manifest.json`` after a barrier. The manifest records the
-precision of the network forwards (:mod:`wsss_zoo.precision`).
+rank 0 merges the manifests into ``<out>/manifest.json`` after a barrier, with images/s and the precision
+of the network forwards (:mod:`wsss_zoo.precision`).
 
 The command line (``wsss-zoo pseudo-mask NAME --voc-root R --split S --out DIR``, under torchrun
 ``torchrun --nproc-per-node 4 -m wsss_zoo pseudo-mask ...``) is :mod:`wsss_zoo.cli.dataset_runs`.
 """
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from ..distributed import DistContext, rank_device
 from ..errors import ConfigError, DatasetError, WsssZooError
 from ..fileio import atomic_write_text
+from ..loading import check_workers, load_ahead, runs_on_cuda
 from .io import write_cam_npy, write_label_png
+from .records import MANIFEST, Journal, is_complete, read_completed, remove_journals, verified
 from .transforms import crop_val_image
+from .writer import BackgroundWriter
 
 COMMANDS = ("pseudo-mask", "cam", "segment")
 EXTENSIONS = {"pseudo-mask": ".png", "segment": ".png", "cam": ".npy"}
 #: pipeline / CAM recipes whose upstream CAM files are IRN dicts {"keys", "high_res"}
 IRN_STYLE_RECIPES = ("irn", "rib")
-MANIFEST = "manifest.json"
 
 
 # --------------------------------------------------------------------------- distributed context
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    initialized_here: bool = False
-
-    def barrier(self):
-        if self.world > 1:
-            import torch.distributed as dist
-
-            if dist.is_available() and dist.is_initialized():
-                dist.barrier()
-
-    def close(self):
-        if self.initialized_here:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-
-
-def init_distributed() -> Dist:
-    """Rank/world from the torchrun environment; initialises the process group when world > 1."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    ctx = Dist(rank, world, local)
-    if world > 1:
-        import torch
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            use_cuda = torch.cuda.is_available() and torch.cuda.device_count() > local
-            if use_cuda:
-                torch.cuda.set_device(local)
-            dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-            ctx.initialized_here = True
-    return ctx
-
-
-def default_device(ctx: Dist) -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{ctx.local_rank % torch.cuda.device_count()}"
-    return "cpu"
+def default_device(ctx: DistContext) -> str:
+    """This rank's GPU (``cuda:LOCAL_RANK`` modulo the visible GPUs) when CUDA is available, else the CPU."""
+    return str(rank_device("auto", ctx.local_rank))
 
 
 # --------------------------------------------------------------------------- what to run
@@ -149,6 +110,9 @@ def make_producer(command: str, target, *, crf: bool = False, crop_val: Optional
 # --------------------------------------------------------------------------- the loop
 @dataclass
 class Report:
+    """What a run did: counts, per-image errors, wall ``seconds``, ``images_per_s`` (images written per
+    second) and the loader ``workers`` of each rank."""
+
     command: str
     target: str
     dataset: str
@@ -161,6 +125,8 @@ class Report:
     failed: Dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     ranks: int = 1
+    workers: int = 0
+    images_per_s: float = 0.0
     #: precision of the network forwards: fp32, bf16 or fp16 (None: a custom object that does not say)
     precision: Optional[str] = None
 
@@ -169,95 +135,108 @@ class Report:
             setattr(self, k, getattr(self, k) + getattr(other, k))
         self.failed.update(other.failed)
         self.seconds = max(self.seconds, other.seconds)
+        self.workers = max(self.workers, other.workers)
+        self.images_per_s = _rate(self.written, self.seconds)
         return self
+
+    def summary(self) -> str:
+        """The line printed at the end of a run."""
+        ranks = f" on {self.ranks} ranks" if self.ranks > 1 else ""
+        return (f"{self.command}: {self.written} written, {self.skipped} already done, {len(self.failed)} failed, "
+                f"{self.n_images} images -> {self.out_dir} ({self.images_per_s:.2f} images/s, {self.seconds:.1f} s, "
+                f"{self.workers} loader workers{ranks})")
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 3) if seconds > 0 else 0.0
 
 
 def output_path(out_dir, image_id: str, command: str) -> Path:
     return Path(out_dir) / f"{image_id}{EXTENSIONS[command]}"
 
 
-def _prefetch(fn, items, depth: int = 2):
-    """Yield ``(item, fn(item))`` with up to ``depth`` results computed ahead in a thread."""
-    if depth <= 0:
-        for item in items:
-            yield item, fn(item)
-        return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        queue = collections.deque()
-        it = iter(items)
-        for item in it:
-            queue.append((item, pool.submit(fn, item)))
-            if len(queue) > depth:
-                head, fut = queue.popleft()
-                yield head, fut.result()
-        while queue:
-            head, fut = queue.popleft()
-            yield head, fut.result()
+def _write_output(command: str, path: Path, labels, out, style: str, journal: Journal) -> None:
+    """Encode and write one output (the writer thread), then record it as complete."""
+    if command == "cam":
+        write_cam_npy(path, labels, out, style)
+    else:
+        write_label_png(path, out)
+    journal.record(path)
 
 
 def generate(dataset, target, command: str, out_dir, *, crf: bool = False, style: Optional[str] = None,
              saliency: Optional[bool] = None, overwrite: bool = False, progress: bool = True,
-             keep_going: bool = False, crop_val: Optional[int] = None, dist: Optional[Dist] = None,
-             target_name: str = "", precision: Optional[str] = None) -> Report:
+             keep_going: bool = False, crop_val: Optional[int] = None, dist: Optional[DistContext] = None,
+             target_name: str = "", workers: Optional[int] = None, precision: Optional[str] = None) -> Report:
     """Run ``command`` with ``target`` on every image of ``dataset`` (this rank's shard) into ``out_dir``.
 
-    ``precision``: the mode ``target`` was loaded in, for the manifest (default: what the target records:
-    ``Pipeline.precision`` or a network's ``wsss_zoo_precision``). Returns this rank's :class:`Report`;
-    with several ranks, rank 0 also writes the merged manifest.
+    ``dataset`` is any source with ``ids``, ``image(id)``, ``labels(id)``, ``saliency(id, shape)`` (the
+    datasets of :mod:`wsss_zoo.data`, :class:`wsss_zoo.sources.ListSource`). ``workers`` processes read
+    images ahead of the network (None: ``min(4, CPUs - 1)``; 0: in this process) and one background thread
+    encodes and writes the outputs. Files complete on record (:mod:`wsss_zoo.data.records`) are skipped
+    unless ``overwrite``. ``precision``: the mode ``target`` was loaded in, for the manifest (default: what
+    the target records: ``Pipeline.precision`` or a network's ``wsss_zoo_precision``). Returns this rank's
+    :class:`Report`; with several ranks, rank 0 returns the merged one. Rank 0 writes ``manifest.json`` with
+    the counts, images/s, the precision and the completion records.
     """
-    dist = dist or Dist()
+    dist = dist or DistContext()
+    workers = check_workers(workers)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     style = style or cam_style(target)
     use_saliency = needs_saliency(target) if saliency is None else saliency
     produce = make_producer(command, target, crf=crf, crop_val=crop_val)
-    shard = dataset.ids[dist.rank::dist.world]
+    shard = dataset.ids[dist.rank::dist.world_size]
     report = Report(command, target_name or getattr(target, "name", type(target).__name__), dataset.name,
-                    dataset.split, str(out_dir), n_images=len(shard), ranks=dist.world,
+                    dataset.split, str(out_dir), n_images=len(shard), ranks=dist.world_size, workers=workers,
                     precision=precision or precision_of_target(target))
     _remove_stale_temps(out_dir, shard, command)
-    todo = [i for i in shard if overwrite or not output_path(out_dir, i, command).is_file()]
+    records = {} if overwrite else read_completed(out_dir)
+    todo = [i for i in shard if overwrite or not is_complete(output_path(out_dir, i, command), records)]
     report.skipped = len(shard) - len(todo)
-    start = time.time()
-
-    def load(image_id):
-        try:
-            image = dataset.image(image_id)
-            labels = dataset.labels(image_id) if command != "segment" else []
-            sal = dataset.saliency(image_id, image.shape[:2]) if use_saliency else None
-            return image, labels, sal, None
-        except WsssZooError as exc:
-            return None, None, None, exc
-
-    bar = _progress_bar(len(todo), f"{command} [{dist.rank}/{dist.world}]" if dist.world > 1 else command,
-                        progress and dist.rank == 0)
+    start = time.perf_counter()
+    bar = _progress_bar(len(todo), f"{command} [{dist.rank}/{dist.world_size}]" if dist.distributed else command,
+                        progress and dist.is_main)
+    # the workers start (fork) before the writer thread does
+    items = load_ahead(dataset, todo, labels=command != "segment", saliency=bool(use_saliency), workers=workers,
+                       pin_memory=runs_on_cuda(target))
+    writer, journal, classless = BackgroundWriter(keep_going=keep_going), Journal(out_dir, dist.rank), set()
     try:
-        for image_id, (image, labels, sal, error) in _prefetch(load, todo):
+        for item in items:
             try:
-                if error is not None:
-                    raise error
-                out = produce(image, labels, sal)
-                path = output_path(out_dir, image_id, command)
-                if command == "cam":
-                    write_cam_npy(path, labels, out, style)
-                else:
-                    write_label_png(path, out)
-                report.written += 1
-                report.no_labels += int(command != "segment" and not labels)
+                if item.error is not None:
+                    raise item.error
+                out = produce(item.image, item.labels, item.saliency)
             except WsssZooError as exc:
                 if not keep_going:
-                    raise type(exc)(f"{image_id}: {exc}") from exc
-                report.failed[image_id] = str(exc)
+                    raise type(exc)(f"{item.id}: {exc}") from exc
+                report.failed[item.id] = str(exc)
+            else:
+                writer.submit(item.id, partial(_write_output, command, output_path(out_dir, item.id, command),
+                                               item.labels, out, style, journal))
+                if command != "segment" and not item.labels:
+                    classless.add(item.id)
             bar.update(1)
+        writer.close()
     finally:
+        try:
+            writer.close()  # after an error: what was computed is still written
+        except BaseException:  # noqa: BLE001 - the error already under way is the one to report
+            pass
+        items.close()  # the loader's worker processes end here
+        journal.close()
         bar.close()
-        report.seconds = round(time.time() - start, 3)
+        report.written = writer.done
+        report.failed.update(writer.failed)
+        report.no_labels = len(classless - set(writer.failed))
+        report.seconds = round(time.perf_counter() - start, 3)
+        report.images_per_s = _rate(report.written, report.seconds)
         _write_rank_manifest(out_dir, report, dist)
-    if dist.world > 1:
+    if dist.distributed:
         dist.barrier()
-    if dist.rank == 0:
-        merged = merge_manifests(out_dir, dist.world)
-        if dist.world > 1:
+    if dist.is_main:
+        merged = merge_manifests(out_dir, dist.world_size)
+        if dist.distributed:
             return merged
     return report
 
@@ -288,12 +267,13 @@ def _progress_bar(total: int, desc: str, enabled: bool):
         return _Null()
 
 
-def _write_rank_manifest(out_dir: Path, report: Report, dist: Dist) -> None:
+def _write_rank_manifest(out_dir: Path, report: Report, dist: DistContext) -> None:
     atomic_write_text(out_dir / f".manifest.rank{dist.rank}.json", json.dumps(asdict(report), indent=1))
 
 
 def merge_manifests(out_dir, world: int) -> Report:
-    """Merge the per-rank manifests of one run into ``manifest.json`` (rank 0, after the barrier)."""
+    """Merge the per-rank manifests of one run into ``manifest.json`` (rank 0, after the barrier), with the
+    completion records ``{file name: size}`` of every file in place (:mod:`wsss_zoo.data.records`)."""
     out_dir = Path(out_dir)
     merged = None
     for r in range(world):
@@ -303,9 +283,13 @@ def merge_manifests(out_dir, world: int) -> Report:
         rep = Report(**json.loads(path.read_text()))
         merged = rep if merged is None else merged.merge(rep)
     merged.ranks = world
+    merged.images_per_s = _rate(merged.written, merged.seconds)
     data = asdict(merged)
-    data["files"] = sum(1 for p in out_dir.glob(f"*{EXTENSIONS[merged.command]}") if not p.name.startswith("."))
+    ext = EXTENSIONS[merged.command]
+    data["files"] = sum(1 for p in out_dir.glob(f"*{ext}") if not p.name.startswith("."))
+    data["completed"] = {k: v for k, v in verified(out_dir, read_completed(out_dir)).items() if k.endswith(ext)}
     atomic_write_text(out_dir / MANIFEST, json.dumps(data, indent=1))
+    remove_journals(out_dir)
     for r in range(world):
         (out_dir / f".manifest.rank{r}.json").unlink(missing_ok=True)
     return merged
