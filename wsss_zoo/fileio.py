@@ -117,6 +117,32 @@ def open_append(path, encoding: str = "utf-8"):
     return os.fdopen(os.open(path, flags, _NEW_FILE_MODE), "a", encoding=encoding)
 
 
+def open_binary(path, *, append: bool):
+    """A binary file opened for writing without ever following a symbolic link at ``path``.
+
+    ``append=False``: whatever entry ``path`` names (a planted link included) is removed and a fresh file is
+    created with ``O_EXCL | O_NOFOLLOW``. ``append=True``: an existing regular file is opened for appending;
+    a link there raises ``OSError`` (``ELOOP``) and nothing is written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if append:
+        flags = os.O_WRONLY | os.O_APPEND | _O_NOFOLLOW | _O_CLOEXEC
+    else:
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
+    return os.fdopen(os.open(path, flags, _NEW_FILE_MODE), "ab" if append else "wb")
+
+
+def open_lock(path):
+    """A lock file (created if missing) opened without following a symbolic link at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC
+    return os.fdopen(os.open(path, flags, _NEW_FILE_MODE), "a")
+
+
 def read_text_utf8(path, error: Type[WsssZooError], what: str = "file") -> str:
     """The text of a UTF-8 file (a leading byte-order mark is dropped); ``error`` names the line and byte
     of invalid UTF-8 (a binary file, a Latin-1 export) and says how to fix it."""

@@ -11,7 +11,7 @@ from wsss_zoo import cache, download, hub
 from wsss_zoo.cache import records
 from wsss_zoo.download import limits
 from wsss_zoo.registry.entries import Source, parse_model
-from wsss_zoo.errors import (ChecksumMismatchError, DownloadError, DriveQuotaError, HtmlInsteadOfFileError,
+from wsss_zoo.errors import (CacheError, ChecksumMismatchError, DownloadError, DriveQuotaError, HtmlInsteadOfFileError,
                              OfflineError)
 
 PAYLOAD = torch_zip_like(300_000)
@@ -465,3 +465,27 @@ def test_manually_placed_file_with_wrong_sha_warns_once_hashed(monkeypatch):
         hub.resolve_file(entry)
     assert cache.verify_cached(entry).status == "mismatch"
     assert target.exists()  # the user's file is never deleted
+
+
+def test_links_planted_at_the_part_and_lock_are_never_written_through(server, online, tmp_path):
+    """A symlink at ``<cache>/checkpoints/<file>.part`` used to make the download overwrite its target, and
+    the cache entry became a link; the part is now created afresh (O_EXCL|O_NOFOLLOW), the link never followed."""
+    import os
+
+    server.serve_bytes("/file.pth", PAYLOAD)
+    entry = make_entry([{"kind": "url", "url": server.url("/file.pth")}], sha256=PAYLOAD_SHA)
+    target = target_of(entry)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"precious")
+    os.symlink(victim, cache.part_path(target))
+    path = hub.resolve_file(entry, progress=False)
+    assert victim.read_bytes() == b"precious"
+    assert path == target and not path.is_symlink() and path.read_bytes() == PAYLOAD
+    # a link at the lock file is refused: no byte goes to its target, the error says which folder
+    other = make_entry([{"kind": "url", "url": server.url("/file.pth")}], name="toy_model_2")
+    lock = target_of(other).with_name(target_of(other).name + ".lock")
+    os.symlink(victim, lock)
+    with pytest.raises(CacheError) as err:
+        hub.resolve_file(other, progress=False)
+    assert victim.read_bytes() == b"precious" and str(lock.parent) in str(err.value)

@@ -336,10 +336,10 @@ def test_full_disk_while_downloading(server, online, monkeypatch):
 
     from wsss_zoo.download import http
 
-    def full(path, mode="r", *args, **kwargs):
+    def full(path, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(http, "open", full, raising=False)  # the module's own name lookup comes first
+    monkeypatch.setattr(http, "open_binary", full)  # how the download opens its .part
     server.route("/file.pth", Blob(PAYLOAD))
     entry = make_entry(server.url("/file.pth"))
     with pytest.raises(CacheError, match=r"checkpoints \(no space left on its device\); free some space, or "

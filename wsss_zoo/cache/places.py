@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import CacheError, ConfigError
+from ..fileio import open_lock
 from ..registry import ModelEntry
 
 ENV_HOME = "WSSS_ZOO_HOME"
@@ -130,7 +131,7 @@ def file_lock(target: Path):
         return
     lock = target.with_name(target.name + ".lock")
     try:
-        handle = open(lock, "a")
+        handle = open_lock(lock)  # a link planted at the lock path is refused (ELOOP), not followed
     except OSError as exc:
         raise cache_error(lock.parent, exc) from None
     with handle:

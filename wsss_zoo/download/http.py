@@ -22,6 +22,7 @@ from typing import Iterator, Optional
 from .. import cache
 from ..convert.core import SNIFF_BYTES, download_format
 from ..errors import DownloadError, HtmlInsteadOfFileError
+from ..fileio import open_binary
 from .limits import Budget, Limits, RateWatch, Transient, retry_after
 
 CHUNK = 1 << 16  # a cut connection loses at most the chunk being read
@@ -68,6 +69,8 @@ def open_resumable(session, url: str, target: Path, key: str, budget: Budget, *,
     Returns ``(response, have)``: ``have`` is the size of the part the request asked to continue (0: none).
     """
     part = cache.part_path(target)
+    if part.is_symlink():  # planted: never resumed, never written through (removed when the fresh part opens)
+        cache.discard_part(target)
     state = cache.read_part_state(target)
     have = part.stat().st_size if part.is_file() else 0
     headers = {}
@@ -181,7 +184,7 @@ def write_response(resp, target: Path, *, key: str, have: int, budget: Budget, l
         state = cache.PartState(key, resp.headers.get("ETag"), resp.headers.get("Last-Modified"), encoding,
                                 total if encoding == "identity" else None)
         _write_or_fail(part, lambda: cache.write_part_state(target, state))
-    out = _write_or_fail(part, lambda: open(part, "wb" if fresh else "ab"))
+    out = _write_or_fail(part, lambda: open_binary(part, append=not fresh))
     with out, tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=target.name,
                    disable=not progress) as bar:
         for data in ([head] if head else []), body:
