@@ -269,3 +269,31 @@ def test_saliency_lists_go_with_their_images():
     for (i, mask), image, s in zip(wsss_zoo.pseudo_masks(images, [[5], [6]], method=pipe, saliency=sal), images, sal):
         expected = np.where(s > 127, _red_expected(image, [[5], [6]][i]), 255)
         np.testing.assert_array_equal(mask, expected)
+
+
+def test_non_finite_network_outputs_are_an_error_not_a_label_map():
+    """NaN/inf in a network's output (a float16 overflow, weights changed after loading) raise NonFiniteError
+    naming the network, instead of an all-background mask."""
+    import torch
+
+    from wsss_zoo.errors import NonFiniteError
+    from wsss_zoo.models import build_model
+    from wsss_zoo.registry import model_entry
+
+    torch.manual_seed(0)
+    entry = model_entry("cda_irn_resnet50_voc")
+    net = build_model(entry).eval()
+    net.wsss_zoo_entry = entry
+    image = np.random.default_rng(0).integers(0, 255, (32, 40, 3), dtype=np.uint8)
+    assert torch.isfinite(wsss_zoo.cam(net, image, [1], scales=[1.0])).all()
+    with torch.no_grad():
+        net.classifier.weight[0].fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match="CAMs of cda_irn_resnet50_voc"):
+        wsss_zoo.cam(net, image, [1], scales=[1.0])
+    seg_entry = model_entry("drs_deeplabv3plus_resnet101_voc")
+    seg = build_model(seg_entry, layers=(1, 1, 1, 1)).eval()
+    seg.wsss_zoo_entry = seg_entry
+    with torch.no_grad():
+        seg.classifier.classifier[3].bias.fill_(float("inf"))
+    with pytest.raises(NonFiniteError, match="logits of drs_deeplabv3plus_resnet101_voc"):
+        wsss_zoo.segment(seg, image)

@@ -28,7 +28,8 @@ from ..precision import forward_context, input_memory_format
 from ..registry import Preprocess
 from . import settings as S
 from .base import Pipeline, compute_cam, model_entry_of, register_pipeline
-from .cam import label_keys, model_device, with_background_plane
+from ..finite import check_finite
+from .cam import label_keys, model_device, network_name, with_background_plane
 from .preprocess import IMAGENET, normalize
 from .random_walk import random_walk
 
@@ -76,6 +77,7 @@ def random_walk_scores(aff_model, image: np.ndarray, scores: np.ndarray, beta, l
     x = pad_right_bottom(normalize(image, pre), (hp, wp)).to(device)
     with forward_context(aff_model):  # the pair affinities themselves are computed in float32
         feat = aff_model.embed(x[None].contiguous(memory_format=input_memory_format(aff_model)))
+    check_finite(feat, f"the affinity features of {network_name(aff_model)}")
     n, src, dst, values, grid = aff_model.graph_of(feat.float())
     pooled = F.avg_pool2d(pad_right_bottom(torch.from_numpy(scores), (hp, wp)), STRIDE, STRIDE)
     if tuple(pooled.shape[1:]) != tuple(grid):

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..finite import check_finite
 from ..precision import forward_context, input_memory_format
 from ..registry import Preprocess
 from .preprocess import normalize, pil_rescale, pil_resize
@@ -206,7 +207,10 @@ def multiscale_cam(model: torch.nn.Module, image: np.ndarray, ids: Sequence[int]
     """Every target of ``recipe`` for one validated image (uint8 HxWx3) and sorted class ids."""
     size = (int(image.shape[0]), int(image.shape[1]))
     passes = run_passes(model, image, ids, recipe, scales=scales, flip=flip, pre=pre, options=options)
-    return fuse_passes(passes, recipe, size, flip=flip, options=options)
+    out = fuse_passes(passes, recipe, size, flip=flip, options=options)
+    for name, cams in out.items():  # NaN/inf (a float16 overflow) would silently become a wrong label map
+        check_finite(cams, f"the {name} CAMs of {network_name(model)}")
+    return out
 
 
 def recipe_cam(model: torch.nn.Module, image: np.ndarray, ids: Sequence[int], recipe: CamRecipe, *,
@@ -216,6 +220,11 @@ def recipe_cam(model: torch.nn.Module, image: np.ndarray, ids: Sequence[int], re
     if recipe.finish is not None:
         out = recipe.finish(out, (int(image.shape[0]), int(image.shape[1])), options)
     return out
+
+
+def network_name(model: torch.nn.Module) -> str:
+    entry = getattr(model, "wsss_zoo_entry", None)
+    return entry.name if entry is not None else type(model).__name__
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

@@ -28,7 +28,8 @@ from ..errors import ConfigError
 from ..precision import forward_context, input_memory_format
 from ..registry import Preprocess
 from .base import model_entry_of, register_segment_recipe
-from .cam import model_device
+from ..finite import check_finite
+from .cam import model_device, network_name
 from .preprocess import CAFFE_BGR, IMAGENET_F32, normalize
 
 CRF_IMAGES = ("bgr_mean_restored", "bgr_mean_subtracted")
@@ -66,6 +67,7 @@ def deeplabv2_probabilities(model, image: np.ndarray, pre: Optional[Preprocess] 
     x = _network_input(model, normalize(image, _pre(model, pre)))
     with forward_context(model):
         out = model(x)
+    check_finite(out, f"the logits of {network_name(model)}")
     logits = F.interpolate(out.float(), size=image.shape[:2], mode="bilinear", align_corners=False)
     return F.softmax(logits, dim=1)[0]
 
@@ -96,6 +98,7 @@ def deeplabv3plus_logits(model, image: np.ndarray, pre: Optional[Preprocess] = N
     x = _network_input(model, normalize(image, _pre(model, pre)))
     with forward_context(model):
         out = model(x)
+    check_finite(out, f"the logits of {network_name(model)}")
     return out[0].float()
 
 

@@ -23,12 +23,13 @@ import torch
 import torch.nn.functional as F
 
 from ..crf import dense_crf_labels
+from ..finite import check_finite
 from ..models.resnet50_irn import folded_batchnorm
 from ..precision import forward_context
 from . import settings as S
 from .base import Pipeline, model_entry_of, register_cam_recipe, register_pipeline
-from .cam import (CamRecipe, class_rows, fuse_passes, label_keys, max_normalize, model_device, multiscale_cam, resize_maps,
-                  threshold_argmax, with_background_plane, with_flip)
+from .cam import (CamRecipe, class_rows, fuse_passes, label_keys, max_normalize, model_device, multiscale_cam,
+                  network_name, resize_maps, threshold_argmax, with_background_plane, with_flip)
 from .path_index import PathIndex, edge_to_affinity
 from .preprocess import normalize
 from .random_walk import random_walk
@@ -202,6 +203,7 @@ class IrnPipeline(Pipeline):
         with forward_context(irn):
             edge, _ = irn.edge_displacement(pair, crop_size=self.settings.get("irn_crop_size", 512),
                                             with_displacement=False)
+        check_finite(edge, f"the boundary map of {network_name(irn)}")
         return edge
 
     def ir_label(self, image, labels) -> np.ndarray:
