@@ -118,3 +118,24 @@ def test_load_records_the_precision_and_the_pipeline_says_it(monkeypatch, tmp_pa
                                   precision="bf16")
     assert pipe.precision == "bf16" and "precision='bf16'" in repr(pipe)
     assert all(m.wsss_zoo_precision == "bf16" for m in pipe.models.values())
+
+
+def test_scales_of_the_same_input_size_run_the_network_once():
+    """(1.0, 1.0, 0.5) on a tiny image: two passes, and the CAM equals the one computed pass by pass."""
+    net = _tiny_irn()
+    image = np.random.default_rng(3).integers(0, 255, (20, 24, 3), dtype=np.uint8)
+    calls = []
+    forward = net.cam_logits
+    net.cam_logits = lambda x: calls.append(tuple(x.shape)) or forward(x)
+    both = compute_cam(net, image, [2, 7], scales=[1.0, 1.0, 0.5])
+    assert calls == [(2, 3, 20, 24), (2, 3, 10, 12)]
+    net.cam_logits = forward
+    from wsss_zoo.pipelines.cam import fuse_passes, run_passes
+    from wsss_zoo.pipelines.irn import IRN_CAM
+    from wsss_zoo.pipelines.preprocess import IMAGENET
+
+    with torch.inference_mode():
+        one = next(run_passes(net, image, [2, 7], IRN_CAM, scales=[1.0], flip=True, pre=IMAGENET))
+        half = next(run_passes(net, image, [2, 7], IRN_CAM, scales=[0.5], flip=True, pre=IMAGENET))
+        expected = fuse_passes([one, one, half], IRN_CAM, (20, 24), flip=True)["high_res"]
+    assert torch.equal(both, expected)

@@ -167,17 +167,23 @@ def run_passes(model: torch.nn.Module, image: np.ndarray, ids: Sequence[int], re
                scales: Sequence[float], flip: bool, pre: Preprocess, options: Mapping = {},
                device=None) -> Iterator[torch.Tensor]:
     """The network's maps of the classes ``ids`` for each scale: [N, K, h, w] (``unflip="after"``) or the
-    flip-fused [1, K, h, w] (``unflip="before"``). A generator: each pass runs when it is consumed."""
+    flip-fused [1, K, h, w] (``unflip="before"``). A generator: each pass runs when it is consumed. Scales
+    whose inputs have the same size (a repeated scale; sizes that round alike on a small image) are the same
+    input: the network runs once and its maps are reused, exactly."""
     device = device if device is not None else model_device(model)
     rows = torch.as_tensor(class_rows(ids), dtype=torch.long, device=device)
     memory = torch.channels_last if recipe.channels_last else input_memory_format(model)
     context = recipe.context(model) if recipe.context else contextlib.nullcontext()
+    done = {}  # input size -> maps: scales that round to the same size give the same input, run it once
     with context:
         for _, batch in pass_inputs(image, recipe, scales, flip, pre, options):
-            with forward_context(model):  # autocast in bf16/fp16; everything after the network is float32
-                maps = recipe.pass_maps(model, batch.to(device).contiguous(memory_format=memory), rows)
-            maps = maps.float()
-            yield fuse_flip(maps, flip) if recipe.unflip == "before" else maps
+            size = tuple(batch.shape[-2:])
+            if size not in done:
+                with forward_context(model):  # autocast in bf16/fp16; everything after the network is float32
+                    maps = recipe.pass_maps(model, batch.to(device).contiguous(memory_format=memory), rows)
+                maps = maps.float()
+                done[size] = fuse_flip(maps, flip) if recipe.unflip == "before" else maps
+            yield done[size]
 
 
 def fuse_passes(per_pass: Iterable[torch.Tensor], recipe: CamRecipe, size: Tuple[int, int], *, flip: bool,
