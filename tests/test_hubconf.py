@@ -46,7 +46,7 @@ def test_hub_help_is_the_model_card(hub_repo):
 
 def test_hub_declares_import_names_only():
     text = (Path(ROOT) / "hubconf.py").read_text(encoding="utf-8")
-    assert 'dependencies = ["torch", "torchvision", "numpy", "PIL", "safetensors", "requests"]' in text
+    assert 'dependencies = ["torch", "torchvision", "numpy", "PIL", "safetensors", "requests", "gdown"]' in text
     imports = [line.split()[1] for line in text.splitlines() if line.startswith(("import ", "from "))]
     assert imports and all(name == "wsss_zoo" or name.startswith("wsss_zoo.") for name in imports), imports
 
