@@ -1,4 +1,4 @@
-"""The public functions of wsss_zoo (contract: shared/spec/api.md).
+"""The public functions of wsss_zoo: the names and signatures users and torch.hub callers rely on.
 
 This is the edge: names are resolved to typed registry entries once, images and labels are validated
 once, and the core functions of :mod:`wsss_zoo.pipelines` run on the validated values.
