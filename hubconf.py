@@ -5,8 +5,10 @@
     net = torch.hub.load("<owner>/wsss_zoo", "eps_resnet38_voc", weights="x.pth")  # a local upstream file
     pipe = torch.hub.load("<owner>/wsss_zoo", "eps_voc")                          # wsss_zoo.Pipeline
     print(torch.hub.help("<owner>/wsss_zoo", "eps_voc"))                          # card: numbers, licence, BibTeX
+    net = torch.hub.load("/path/to/clone", "eps_resnet38_voc", source="local")   # a local clone, no GitHub
 
-The entry points are generated from checkpoints.json. Everything is imported through the uniquely
+``<owner>/wsss_zoo`` is the GitHub ``owner/repository`` that hosts this code (``<owner>`` is that account's
+name); ``torch.hub.load`` needs exactly that string, optionally with ``:branch``. The entry points are generated from checkpoints.json. Everything is imported through the uniquely
 named ``wsss_zoo`` package (never ``utils``/``net``/``tool``), so this repository does not shadow other
 hub repositories' modules.
 """

@@ -108,7 +108,7 @@ def _evaluate(dataset, pred_dir, conv, kind, thresholds, crop_val, progress, col
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(ids, desc="eval", unit="img")
+        iterator = tqdm(ids, desc="eval", unit="img", disable=None)  # only when stderr is a terminal
     per_image = []
     if kind == "label":
         cm = ConfusionMatrix(n, pred_out_of_range=conv.pred_out_of_range)

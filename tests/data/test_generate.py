@@ -296,3 +296,11 @@ def test_stray_distributed_variables_stop_generation(voc_tree, tmp_path, monkeyp
                                 "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert next(iter(environ)) in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_progress_bars_are_only_drawn_on_a_terminal(voc_tree, tmp_path, capsys):
+    """``progress=True`` (the Python default) draws no bar into a log file or a pipe (stderr is not a tty)."""
+    ds = open_dataset("voc", voc_tree.root, "train")
+    gen.generate(ds, StandInPipeline(), "pseudo-mask", tmp_path / "out", progress=True, workers=0)
+    err = capsys.readouterr().err
+    assert "%|" not in err and "img/s" not in err, err

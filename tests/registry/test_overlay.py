@@ -161,3 +161,23 @@ def test_preprocess_of_the_entry_is_what_inference_applies(irn_cam_file):
     up = torch.nn.functional.interpolate(fused[None], size=(48, 64), mode="bilinear", align_corners=False)[0, :, :40, :52]
     expected = up / (up.flatten(1).max(1).values[:, None, None] + 1e-5)
     assert torch.allclose(shifted, expected, atol=1e-4)
+
+
+def test_relative_file_paths_are_relative_to_the_overlay_and_edits_are_seen(tmp_path, monkeypatch, irn_cam_file):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "mine.pth").write_bytes(irn_cam_file.read_bytes())
+    overlay = _write(runs / "extra.json", {"models": {"my_rel": {
+        "base": "cda_irn_resnet50_voc", "sources": [{"kind": "file", "path": "mine.pth"}]}}})
+    monkeypatch.chdir(tmp_path)  # another folder than the overlay's
+    monkeypatch.setenv(registry.ENV_REGISTRY, "runs/extra.json")
+    assert registry.model_entry("my_rel").sources[0].path == str(runs / "mine.pth")
+    assert hub.resolve_file(registry.model_entry("my_rel")) == runs / "mine.pth"
+    time_before = overlay.stat().st_mtime_ns
+    _write(overlay, {"models": {"my_rel": {"base": "cda_irn_resnet50_voc", "description": "edited",
+                                           "sources": [{"kind": "file", "path": "mine.pth"}]}}})
+    os.utime(overlay, ns=(time_before + 10**9, time_before + 10**9))
+    assert registry.model_entry("my_rel").description == "edited"  # an edit in place is not hidden by a cache
+    monkeypatch.chdir(runs)  # the same relative WSSS_ZOO_REGISTRY now names no file
+    with pytest.raises(RegistryError, match="does not exist"):
+        registry.model_entry("my_rel")

@@ -255,7 +255,8 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     try:
         from tqdm import tqdm
 
-        return tqdm(total=total, desc=desc, disable=not enabled, unit="img", dynamic_ncols=True)
+        # disable=None: a bar only when stderr is a terminal (never into a log file or a pipe)
+        return tqdm(total=total, desc=desc, disable=None if enabled else True, unit="img", dynamic_ncols=True)
     except ImportError:  # tqdm is a dependency, but keep generation working without it
         class _Null:
             def update(self, n=1):

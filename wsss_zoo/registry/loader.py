@@ -88,7 +88,29 @@ def _read_json(path: Path, what: str) -> dict:
 
 
 def _env_overlay_paths(value: str) -> List[Path]:
-    return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+    return [Path(p).expanduser().absolute() for p in value.split(os.pathsep) if p.strip()]
+
+
+def _stamp(path: Path) -> Tuple[str, int, int]:
+    """What identifies the content of an overlay file for the catalog cache: path, mtime, size."""
+    try:
+        st = path.stat()
+        return str(path), st.st_mtime_ns, st.st_size
+    except OSError:
+        return str(path), -1, -1
+
+
+def _read_overlay(path: Path, what: str) -> dict:
+    """An overlay file; relative ``file`` source paths in it are relative to the file's own folder."""
+    data = _read_json(path, what)
+    models = data.get("models")
+    if isinstance(models, Mapping):
+        for entry in models.values():
+            for source in (entry.get("sources") if isinstance(entry, Mapping) else None) or ():
+                if (isinstance(source, dict) and source.get("kind") == "file" and isinstance(source.get("path"), str)
+                        and not Path(source["path"]).expanduser().is_absolute()):
+                    source["path"] = str(path.parent / source["path"])
+    return data
 
 
 def _merge(base: dict, patch: Mapping) -> dict:
@@ -188,18 +210,23 @@ def build_catalog(document: dict, overlays=(), builtin_origin: str = "checkpoint
 
 
 @functools.lru_cache(maxsize=8)
-def _catalog(env_value: str, overlays: Tuple[Tuple[str, str], ...]) -> Catalog:
+def _catalog(env_files: Tuple[Tuple[str, int, int], ...], overlays: Tuple[Tuple[str, str], ...]) -> Catalog:
     builtin = registry_path()
-    layers = [(str(path), _read_json(path, f"{ENV_REGISTRY} file")) for path in _env_overlay_paths(env_value)]
+    layers = [(name, _read_overlay(Path(name), f"{ENV_REGISTRY} file")) for name, _, _ in env_files]
     layers += [(origin, json.loads(text)) for origin, text in overlays]
     return build_catalog(_read_json(builtin, "registry"), layers, builtin.name)
 
 
+def _env_files() -> Tuple[Tuple[str, int, int], ...]:
+    return tuple(_stamp(path) for path in _env_overlay_paths(os.environ.get(ENV_REGISTRY, "")))
+
+
 def catalog() -> Catalog:
-    """The current catalog (rebuilt when ``WSSS_ZOO_REGISTRY`` or the added overlays change)."""
+    """The current catalog, rebuilt when ``WSSS_ZOO_REGISTRY``, the content of its files (path, mtime, size)
+    or the added overlays change."""
     with _LOCK:
         added = tuple((origin, json.dumps(data, sort_keys=True)) for origin, data in _OVERLAYS)
-    return _catalog(os.environ.get(ENV_REGISTRY, ""), added)
+    return _catalog(_env_files(), added)
 
 
 def add_entries(entries: Union[Mapping, str, os.PathLike]) -> List[str]:
@@ -209,8 +236,8 @@ def add_entries(entries: Union[Mapping, str, os.PathLike]) -> List[str]:
     the path of such a JSON file. See :mod:`wsss_zoo.registry.loader` for the merge rules.
     """
     if isinstance(entries, (str, os.PathLike)):
-        path = Path(entries).expanduser()
-        origin, data = str(path), _read_json(path, "registry overlay")
+        path = Path(entries).expanduser().absolute()
+        origin, data = str(path), _read_overlay(path, "registry overlay")
     elif isinstance(entries, Mapping):
         origin, data = "add_entries()", copy.deepcopy(dict(entries))
         try:
@@ -223,7 +250,7 @@ def add_entries(entries: Union[Mapping, str, os.PathLike]) -> List[str]:
                             f"not {type(entries).__name__}")
     with _LOCK:
         trial = tuple((o, json.dumps(d, sort_keys=True)) for o, d in _OVERLAYS + [(origin, data)])
-    _catalog(os.environ.get(ENV_REGISTRY, ""), trial)  # validate before keeping it
+    _catalog(_env_files(), trial)  # validate before keeping it
     with _LOCK:
         _OVERLAYS.append((origin, data))
     return sorted(list(data.get("models", {})) + list(data.get("pipelines", {})))
