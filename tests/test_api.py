@@ -297,3 +297,17 @@ def test_non_finite_network_outputs_are_an_error_not_a_label_map():
         seg.classifier.classifier[3].bias.fill_(float("inf"))
     with pytest.raises(NonFiniteError, match="logits of drs_deeplabv3plus_resnet101_voc"):
         wsss_zoo.segment(seg, image)
+
+
+def test_scales_that_shrink_a_small_image_to_nothing_are_a_config_error():
+    import torch
+
+    from wsss_zoo.models import build_model
+    from wsss_zoo.registry import model_entry
+
+    torch.manual_seed(0)
+    entry = model_entry("cda_irn_resnet50_voc")
+    net = build_model(entry).eval()
+    net.wsss_zoo_entry = entry
+    with pytest.raises(ConfigError, match=r"scale 0.1 makes the 3x3 image 0x0 pixels"):
+        wsss_zoo.cam(net, np.zeros((3, 3, 3), np.uint8), [1], scales=[0.1])

@@ -37,7 +37,7 @@ from ..errors import ConfigError
 from ..finite import check_finite
 from ..precision import forward_context, input_memory_format
 from ..registry import Preprocess
-from .preprocess import normalize, pil_rescale, pil_resize
+from .preprocess import normalize, pil_rescale, pil_resize, scaled_size
 
 PassMaps = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 Place = Callable[[torch.Tensor, Tuple[int, int], Mapping], torch.Tensor]
@@ -158,7 +158,12 @@ def pass_inputs(image: np.ndarray, recipe: CamRecipe, scales: Sequence[float], f
         for s in square_sizes(scales):
             yield s, F.interpolate(frame, size=(s, s), mode="bilinear", align_corners=False)
         return
+    h, w = image.shape[:2]
     for s in scales:
+        size = scaled_size(h, w, s)
+        if min(size) < 1:
+            raise ConfigError(f"scale {s:g} makes the {h}x{w} image {size[0]}x{size[1]} pixels; use larger scales "
+                              "for an image this small (or a larger image)")
         x = normalize(pil_rescale(image, s, recipe.resample), pre)
         yield s, (with_flip(x) if flip else x.unsqueeze(0))
 
