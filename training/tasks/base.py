@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from wsss_zoo.models import build_model
 from wsss_zoo.registry import ModelEntry, Registry, model_entry
 
+from ..batchnorm import use_batch_statistics
 from ..config import RunConfig
 from ..data.sources import Item, items_of, open_dataset, require_files, resolve_input
 from ..distributed import DistContext
@@ -112,8 +113,11 @@ class Task:
         return model
 
     def train_mode(self, model: nn.Module) -> None:
-        """Training mode with upstream's freezing (the family modules' ``train()`` overrides do it)."""
+        """Training mode with upstream's freezing (the family modules' ``train()`` overrides do it);
+        with ``--train-bn`` BatchNorm then normalises with batch statistics (:mod:`training.batchnorm`)."""
         model.train()
+        if self.cfg.train_bn:
+            use_batch_statistics(model)
 
     def param_groups(self, model: nn.Module) -> List[dict]:
         return param_groups_for(model, self.builder)
