@@ -45,6 +45,7 @@ class RunConfig:
     smoke: bool = False
     random_init: bool = False       # the builders' random weights instead of the recipe's inits
     train_bn: bool = False          # BatchNorm on batch statistics (training/batchnorm.py)
+    no_dropout: bool = False        # every dropout layer at p = 0
     data_overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)  # --crop, --resize-long
     fixed_quirks: Set[str] = dataclasses.field(default_factory=set)
     deterministic: bool = False

@@ -76,6 +76,9 @@ def parser() -> argparse.ArgumentParser:
     small.add_argument("--train-bn", action="store_true",
                        help="BatchNorm normalises with batch statistics and updates its running statistics "
                             "(upstream freezes it on the ImageNet statistics, which a random init lacks)")
+    small.add_argument("--no-dropout", action="store_true",
+                       help="dropout layers pass their input through (ResNet-38's b6/b7/dropout7 stall short "
+                            "runs from random init)")
     small.add_argument("--crop", type=int, metavar="N", help="training crop size instead of the recipe's")
     small.add_argument("--resize-long", type=int, nargs=2, metavar=("LO", "HI"),
                        help="random long-side resize range instead of the recipe's")
@@ -150,7 +153,7 @@ def config_from_args(args) -> RunConfig:
                     workers=args.workers, amp=args.amp, sync_bn=args.sync_bn, seed=args.seed, device=args.device,
                     resume=args.resume is not False, log_every=args.log_every, save_every=args.save_every,
                     fixed_quirks=fixed, deterministic=args.deterministic, random_init=args.random_init,
-                    train_bn=args.train_bn, data_overrides=_data_overrides(args))
+                    train_bn=args.train_bn, no_dropout=args.no_dropout, data_overrides=_data_overrides(args))
     if args.smoke:
         smoke_config(cfg)
         cfg.resume = bool(args.resume)

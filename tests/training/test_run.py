@@ -17,7 +17,7 @@ def _cfg(*argv):
 def test_reduced_run_options_reach_the_config():
     cfg = _cfg("cda_irn_baseline_cam_voc", "--random-init", "--train-bn", "--crop", "96", "--resize-long", "80", "120",
                "--iterations", "7", "--batch-size", "4")
-    assert cfg.random_init and cfg.train_bn
+    assert cfg.random_init and cfg.train_bn and not cfg.no_dropout
     data = cfg.data()
     assert data["crop"] == 96 and data["resize_long"] == (80, 120) and data["pipeline"] == "irn"
     assert planned_steps(cfg, n_images=100, global_batch=4) == {"total": 7, "max_step": 7, "per_epoch": 25}
@@ -57,3 +57,17 @@ def test_train_bn_run_writes_trained_statistics(tmp_path, capsys):
 def test_a_recipe_without_the_option_fails_with_a_message(tmp_path, capsys):
     code = run.main(["drs_refine_voc", "--smoke", "--resize-long", "40", "60", "--out", str(tmp_path / "drs")])
     assert code == 2 and "drop --resize-long" in capsys.readouterr().err
+
+
+def _dropout_rates(model):
+    return sorted(m.p for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd))
+
+
+def test_no_dropout_sets_every_dropout_layer_to_zero():
+    from training.tasks import make_task
+
+    upstream = make_task(_cfg("eps_base_voc", "--random-init"), None).build_model()
+    assert _dropout_rates(upstream) == [0.3, 0.3, 0.5, 0.5, 0.5]  # b6 (2), b7 (2), dropout7
+    cfg = _cfg("eps_base_voc", "--random-init", "--no-dropout")
+    assert cfg.no_dropout
+    assert _dropout_rates(make_task(cfg, None).build_model()) == [0.0] * 5

@@ -80,6 +80,14 @@ def freeze(model: nn.Module, prefixes) -> None:
             p.requires_grad_(False)
 
 
+def disable_dropout(model: nn.Module) -> None:
+    """``--no-dropout``: every dropout layer passes its input through (p = 0). Inference is unchanged
+    (dropout is off in eval mode); only the training signal loses its noise."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.p = 0.0
+
+
 # --------------------------------------------------------------------------- task base
 class Task:
     kind = ""
@@ -110,6 +118,8 @@ class Task:
                 self.init_summary.append(load_init(model, name, self.cfg.init_weights.get(name)))
         self.train_mode(model)
         freeze(model, self.frozen)
+        if self.cfg.no_dropout:
+            disable_dropout(model)
         return model
 
     def train_mode(self, model: nn.Module) -> None:
