@@ -5,11 +5,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Set
 
+from wsss_zoo.errors import ConfigError
+
 from .optim import OptimSpec, ScheduleSpec
 from .recipes.base import Recipe
 
 #: Sizes and lengths of a ``--smoke`` run: a few CPU steps on a tiny generated tree, random inits.
 SMOKE = {"batch_size": 2, "iterations": 2, "workers": 0, "log_every": 1, "lr_scale": 0.01}
+#: Data settings the command line may override (``--crop N``, ``--resize-long LO HI``) for reduced schedules.
+DATA_OVERRIDES = ("crop", "resize_long")
 
 
 @dataclasses.dataclass
@@ -39,7 +43,10 @@ class RunConfig:
     log_every: int = 50
     save_every: int = 1000
     smoke: bool = False
-    random_init: bool = False
+    random_init: bool = False       # the builders' random weights instead of the recipe's inits
+    train_bn: bool = False          # BatchNorm on batch statistics (training/batchnorm.py)
+    no_dropout: bool = False        # every dropout layer at p = 0
+    data_overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)  # --crop, --resize-long
     fixed_quirks: Set[str] = dataclasses.field(default_factory=set)
     deterministic: bool = False
 
@@ -91,11 +98,18 @@ class RunConfig:
         return self.recipe.schedule
 
     def data(self, kind_smoke: Mapping[str, Any] = ()) -> Dict[str, Any]:
-        """The recipe's data settings, with the task's and the recipe's smoke overrides in smoke mode."""
+        """The recipe's data settings, with the task's and the recipe's smoke overrides in smoke mode,
+        then the command line's (``--crop``, ``--resize-long``), which must name settings the recipe has."""
         out = dict(self.recipe.data)
         if self.smoke:
             out.update(dict(kind_smoke))
             out.update(self.recipe.smoke.get("data", {}))
+        unknown = sorted(set(self.data_overrides) - set(out))
+        if unknown:
+            have = ", ".join(sorted(k for k in out if k in DATA_OVERRIDES)) or "none of them"
+            raise ConfigError(f"recipe {self.recipe.name} has no data setting {', '.join(unknown)} to override "
+                              f"(it has {have}); drop --{unknown[0].replace('_', '-')}")
+        out.update(self.data_overrides)
         return out
 
     def loss_settings(self) -> Dict[str, Any]:

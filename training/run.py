@@ -70,6 +70,18 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--log-every", type=int, default=50)
     run.add_argument("--save-every", type=int, default=1000, help="steps between resume checkpoints")
     run.add_argument("--smoke", action="store_true", help="a few CPU steps on a tiny generated dataset")
+    small = p.add_argument_group("reduced runs (small models on small data, e.g. benchmarks/train_small.py)")
+    small.add_argument("--random-init", action="store_true",
+                       help="start from the builders' random weights instead of the recipe's ImageNet/COCO inits")
+    small.add_argument("--train-bn", action="store_true",
+                       help="BatchNorm normalises with batch statistics and updates its running statistics "
+                            "(upstream freezes it on the ImageNet statistics, which a random init lacks)")
+    small.add_argument("--no-dropout", action="store_true",
+                       help="dropout layers pass their input through (ResNet-38's b6/b7/dropout7 stall short "
+                            "runs from random init)")
+    small.add_argument("--crop", type=int, metavar="N", help="training crop size instead of the recipe's")
+    small.add_argument("--resize-long", type=int, nargs=2, metavar=("LO", "HI"),
+                       help="random long-side resize range instead of the recipe's")
     quirks = p.add_argument_group("upstream quirks (reproduced by default)")
     for name, (flag, text) in QUIRKS.items():
         quirks.add_argument(flag, dest=f"fix_{name}", action="store_true", help=text)
@@ -116,6 +128,20 @@ def readme_with_table(text: str) -> str:
     return f"{head}{TABLE_START}\n{recipes_markdown()}\n{TABLE_END}{tail}"
 
 
+def _data_overrides(args) -> dict:
+    out = {}
+    if args.crop is not None:
+        if args.crop < 1:
+            parser().error(f"--crop {args.crop}: give a positive size")
+        out["crop"] = args.crop
+    if args.resize_long is not None:
+        lo, hi = args.resize_long
+        if not 1 <= lo <= hi:
+            parser().error(f"--resize-long {lo} {hi}: give 1 <= LO <= HI")
+        out["resize_long"] = (lo, hi)
+    return out
+
+
 def config_from_args(args) -> RunConfig:
     recipe = get_recipe(args.recipe)
     fixed = {name for name in QUIRKS if getattr(args, f"fix_{name}")}
@@ -126,7 +152,8 @@ def config_from_args(args) -> RunConfig:
                     iterations=args.iterations, epochs=args.epochs, lr=args.lr, accumulate=args.accumulate,
                     workers=args.workers, amp=args.amp, sync_bn=args.sync_bn, seed=args.seed, device=args.device,
                     resume=args.resume is not False, log_every=args.log_every, save_every=args.save_every,
-                    fixed_quirks=fixed, deterministic=args.deterministic)
+                    fixed_quirks=fixed, deterministic=args.deterministic, random_init=args.random_init,
+                    train_bn=args.train_bn, no_dropout=args.no_dropout, data_overrides=_data_overrides(args))
     if args.smoke:
         smoke_config(cfg)
         cfg.resume = bool(args.resume)

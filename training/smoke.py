@@ -181,4 +181,6 @@ def _load_back(recipe: Recipe, path: Path, out_dir: Path) -> bool:
             os.environ["WSSS_ZOO_HOME"] = old
     saved = torch.load(path, map_location="cpu", weights_only=True)
     own = model.state_dict()
-    return all(torch.equal(own[k], v) for k, v in saved.items() if k in own) and len(own) > 0
+    # the converters drop BatchNorm counters (upstream's are always 0); --train-bn runs count batches
+    return all(torch.equal(own[k], v) for k, v in saved.items()
+               if k in own and not k.endswith("num_batches_tracked")) and len(own) > 0

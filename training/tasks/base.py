@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from wsss_zoo.models import build_model
 from wsss_zoo.registry import ModelEntry, Registry, model_entry
 
+from ..batchnorm import use_batch_statistics
 from ..config import RunConfig
 from ..data.sources import Item, items_of, open_dataset, require_files, resolve_input
 from ..distributed import DistContext
@@ -79,6 +80,14 @@ def freeze(model: nn.Module, prefixes) -> None:
             p.requires_grad_(False)
 
 
+def disable_dropout(model: nn.Module) -> None:
+    """``--no-dropout``: every dropout layer passes its input through (p = 0). Inference is unchanged
+    (dropout is off in eval mode); only the training signal loses its noise."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.p = 0.0
+
+
 # --------------------------------------------------------------------------- task base
 class Task:
     kind = ""
@@ -109,11 +118,16 @@ class Task:
                 self.init_summary.append(load_init(model, name, self.cfg.init_weights.get(name)))
         self.train_mode(model)
         freeze(model, self.frozen)
+        if self.cfg.no_dropout:
+            disable_dropout(model)
         return model
 
     def train_mode(self, model: nn.Module) -> None:
-        """Training mode with upstream's freezing (the family modules' ``train()`` overrides do it)."""
+        """Training mode with upstream's freezing (the family modules' ``train()`` overrides do it);
+        with ``--train-bn`` BatchNorm then normalises with batch statistics (:mod:`training.batchnorm`)."""
         model.train()
+        if self.cfg.train_bn:
+            use_batch_statistics(model)
 
     def param_groups(self, model: nn.Module) -> List[dict]:
         return param_groups_for(model, self.builder)
