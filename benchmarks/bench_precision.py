@@ -9,8 +9,10 @@ Rows: every pseudo-mask pipeline (``Pipeline.pseudo_mask``, CAM included) and ev
 (``wsss_zoo.segment``), on one image (default: examples/cyclist.jpg, 500x375, labels bicycle and person).
 For each row the fp32 subject and one subject per fast mode hold the same weights; the modes run
 alternately, ``--runs`` times each, and the median seconds per image are reported with the speed-up.
-Agreement with fp32 on the same image: CAM max and mean absolute error (pipelines), pseudo-mask and
-segmentation pixel agreement (%).
+Agreement with fp32 on the same image(s): CAM max and mean absolute error (pipelines), pseudo-mask and
+segmentation pixel agreement (%) -- on the timing image, or with ``--agreement-root`` on val images of a
+generated dataset that the trained weights of ``--weights-dir`` know (rows with stand-in weights then
+report speed only).
 
 Weights: a network whose file is in ``--weights-dir`` (``<registry name>.pth`` / ``.safetensors``, as
 ``benchmarks/train_small.py`` writes them) is loaded from it and its row is marked ``trained``; the others
@@ -116,13 +118,24 @@ def timed_alternating(subjects: Dict[str, object], kind: str, image, labels, sal
     return {mode: statistics.median(v) for mode, v in seconds.items()}
 
 
-def agreement(reference, other) -> Dict[str, float]:
-    ref_cams, ref_mask = reference
-    cams, mask = other
-    out = {"mask_agreement": float((ref_mask == mask).mean() * 100)}
-    if ref_cams is not None:
-        diff = (ref_cams - cams).abs()
-        out.update(cam_max_abs=float(diff.max()), cam_mean_abs=float(diff.mean()))
+def agreement_images(args, dataset: str, labels: str):
+    """``[(image, labels)]`` the agreement is measured on: the timing image, or ``--agreement-images`` images of
+    the val split of ``--agreement-root`` (a generated dataset the trained weights know) with their labels."""
+    if not args.agreement_root:
+        return [(args.image_array, labels)]
+    ds = wsss_zoo.open_dataset("voc", args.agreement_root, "val")
+    picked = [i for i in ds.ids if ds.labels(i)][:args.agreement_images]
+    return [(ds.image(i), ds.labels(i)) for i in picked]
+
+
+def pooled_agreement(pairs) -> Dict[str, float]:
+    """Agreement over several images: pixel-weighted mask agreement, largest CAM error, pixel-mean CAM error."""
+    masks = sum(int((a[1] == b[1]).sum()) for a, b in pairs) / sum(a[1].size for a, _ in pairs) * 100
+    out = {"mask_agreement": float(masks), "images": len(pairs)}
+    if pairs[0][0][0] is not None:
+        diffs = [(a[0] - b[0]).abs() for a, b in pairs]
+        out.update(cam_max_abs=float(max(d.max() for d in diffs)),
+                   cam_mean_abs=float(sum(d.sum() for d in diffs) / sum(d.numel() for d in diffs)))
     return out
 
 
@@ -134,11 +147,13 @@ def measure(name: str, args, device, modes: List[str]) -> dict:
     subjects.update({mode: with_precision(subject, kind, mode) for mode in modes})
     saliency = saliency_for(args.image_array)
     seconds = timed_alternating(subjects, kind, args.image_array, labels, saliency, args.runs)
-    reference = run_once(subjects["fp32"], kind, args.image_array, labels, saliency)
     row = {"name": name, "kind": kind, "weights": "trained" if trained else "stand-in",
            "seconds": {m: round(s, 4) for m, s in seconds.items()}, "modes": {}}
+    images = agreement_images(args, dataset, labels) if args.agreement_root is None or trained else []
+    references = [run_once(subjects["fp32"], kind, im, lab, saliency_for(im)) for im, lab in images]
     for mode in modes:
-        agree = agreement(reference, run_once(subjects[mode], kind, args.image_array, labels, saliency))
+        agree = pooled_agreement([(ref, run_once(subjects[mode], kind, im, lab, saliency_for(im)))
+                                  for ref, (im, lab) in zip(references, images)]) if images else {}
         row["modes"][mode] = dict(agree, speedup=seconds["fp32"] / seconds[mode],
                                   set_minutes=seconds[mode] * args.images_per_set / 60)
     row["modes"]["fp32"] = {"set_minutes": seconds["fp32"] * args.images_per_set / 60}
@@ -155,7 +170,8 @@ def markdown(rows: List[dict], modes: List[str], header: str) -> str:
         for m in modes:
             a = r["modes"][m]
             cam = f"{a['cam_max_abs']:.1e} / {a['cam_mean_abs']:.1e}" if "cam_max_abs" in a else "–"
-            cells += [f"{r['seconds'][m]:.2f}", f"{a['speedup']:.2f}x", cam, f"{a['mask_agreement']:.3f}"]
+            agree = f"{a['mask_agreement']:.3f}" if "mask_agreement" in a else "–"
+            cells += [f"{r['seconds'][m]:.2f}", f"{a['speedup']:.2f}x", cam, agree]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -186,6 +202,10 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", nargs="*", default=None, help="fast modes (default: bf16 on CPU, bf16 fp16 on GPU)")
     ap.add_argument("--only", nargs="*", help="subset of the rows (pipeline or segmentation network names)")
     ap.add_argument("--images-per-set", type=int, default=10582, help="for the whole-set estimate")
+    ap.add_argument("--agreement-root", type=Path, default=None,
+                    help="measure the agreement on val images of this VOC-layout dataset (e.g. the generated set of "
+                         "benchmarks/train_small.py), for rows with trained weights only")
+    ap.add_argument("--agreement-images", type=int, default=8, help="how many val images (with labels)")
     ap.add_argument("--markdown", type=Path, help="write the table here")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args(argv)
@@ -212,7 +232,8 @@ def main(argv=None) -> int:
         for m in modes:
             a = row["modes"][m]
             cam = f", CAM err max {a['cam_max_abs']:.1e} mean {a['cam_mean_abs']:.1e}" if "cam_max_abs" in a else ""
-            parts.append(f"{m} {row['seconds'][m]:.2f} s ({a['speedup']:.2f}x), mask {a['mask_agreement']:.3f} %{cam}")
+            agree = f", mask {a['mask_agreement']:.3f} % on {a['images']} image(s)" if "mask_agreement" in a else ""
+            parts.append(f"{m} {row['seconds'][m]:.2f} s ({a['speedup']:.2f}x){agree}{cam}")
         print(f"{name} [{row['weights']}]: " + "; ".join(parts), flush=True)
     table = markdown(rows, modes, header)
     print()
