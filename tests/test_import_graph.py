@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "wsss_zoo"
 
 #: layers, lowest first (DEVELOPERS guide "Shape of the code"); a module may import its own layer and below
 LAYERS = [
-    ("base", ("wsss_zoo.errors", "wsss_zoo.classes", "wsss_zoo.devices", "wsss_zoo.precision", "wsss_zoo.registry",
+    ("base", ("wsss_zoo.errors", "wsss_zoo.classes", "wsss_zoo.devices", "wsss_zoo.precision", "wsss_zoo.weight_casts", "wsss_zoo.registry",
               "wsss_zoo.distributed")),
     ("files", ("wsss_zoo.inputs", "wsss_zoo.convert", "wsss_zoo.crf", "wsss_zoo.metrics", "wsss_zoo.safe_pickle",
                "wsss_zoo.finite",

@@ -75,12 +75,15 @@ def resolve_precision(spec, device) -> Tuple[str, str]:
 
 
 def apply_precision(model, precision: str):
-    """Record ``precision`` on a network (read by :func:`forward_context`); channels-last for bf16/fp16."""
+    """Record ``precision`` on a network (read by :func:`forward_context`); for bf16/fp16 the network goes
+    channels-last and its convolution / linear weights are cast once, not per forward (:mod:`.weight_casts`)."""
     import torch
+
+    from .weight_casts import cast_weights_once, restore_weights
 
     model.wsss_zoo_precision = precision
     model.to(memory_format=torch.channels_last if precision != "fp32" else torch.contiguous_format)
-    return model
+    return restore_weights(model) if precision == "fp32" else cast_weights_once(model)
 
 
 def precision_of(model) -> str:
