@@ -14,10 +14,15 @@ segmentation pixel agreement (%) -- on the timing image, or with ``--agreement-r
 generated dataset that the trained weights of ``--weights-dir`` know (rows with stand-in weights then
 report speed only).
 
-Weights: a network whose file is in ``--weights-dir`` (``<registry name>.pth`` / ``.safetensors``, as
-``benchmarks/train_small.py`` writes them) is loaded from it and its row is marked ``trained``; the others
-get random stand-in weights (``stand-in``), which time exactly the same but say little about agreement:
-random networks give huge, badly conditioned logits.
+Weights: ``--trained OUT`` takes the networks ``benchmarks/train_small.py --out OUT`` trained (read from
+``OUT/weights.json``, each under every registry name it loads as) and measures the agreement on the val
+images of its generated dataset; ``--weights-dir`` adds files named ``<registry name>.pth`` /
+``.safetensors``. A row whose networks all come from there is marked ``trained``; the others get random
+stand-in weights (``stand-in``), which time exactly the same but say little about agreement: random
+networks give huge, badly conditioned logits.
+
+    python benchmarks/bench_precision.py --threads 2                            # stand-ins, every row
+    python benchmarks/bench_precision.py --threads 2 --trained ~/.cache/wsss_zoo_bench   # + agreement
 
 With ``--images-per-set N`` (default 10,582, VOC train_aug) the table also estimates the minutes a whole
 set would take at the measured speed.
@@ -47,13 +52,25 @@ DEFAULT_IMAGE = ROOT / "examples" / "cyclist.jpg"
 DEFAULT_LABELS = "bicycle,person"
 
 
-def _network(name: str, weights_dir: Optional[Path], device) -> (torch.nn.Module, bool):
-    """(network in fp32 on ``device``, trained?) from ``weights_dir`` when it holds the file, else stand-in."""
+def trained_weights(trained: Optional[Path], weights_dir: Optional[Path]) -> Dict[str, Path]:
+    """``{registry name: file}`` from ``train_small.py``'s ``weights.json`` and a folder of ``<name>.pth``."""
+    found: Dict[str, Path] = {}
+    if trained is not None:
+        record = json.loads((trained / "weights.json").read_text())
+        for net in record.values():
+            if isinstance(net, dict) and net.get("weights"):
+                found.update({name: Path(net["weights"]) for name in net.get("loads_as", [])})
     if weights_dir is not None:
-        for suffix in (".pth", ".safetensors"):
-            path = weights_dir / f"{name}{suffix}"
-            if path.is_file():
-                return wsss_zoo.load(name, weights=str(path), device=device), True
+        for path in sorted(weights_dir.iterdir()):
+            if path.suffix in (".pth", ".safetensors") and path.is_file():
+                found[path.stem] = path
+    return found
+
+
+def _network(name: str, weights: Dict[str, Path], device) -> (torch.nn.Module, bool):
+    """(network in fp32 on ``device``, trained?): the trained file when there is one, else a stand-in."""
+    if name in weights:
+        return wsss_zoo.load(name, weights=str(weights[name]), device=device), True
     torch.manual_seed(0)
     return standin_network(name).to(device), False
 
@@ -62,16 +79,16 @@ def _labels_for(dataset: str, labels: str, coco_labels: str):
     return coco_labels if dataset == "coco" else labels
 
 
-def build_row(name: str, weights_dir, device):
+def build_row(name: str, weights: Dict[str, Path], device):
     """(subject, kind, run(subject) -> result, trained) for a pipeline or a segmentation network."""
     if name in list_pipelines():
         entry = pipeline_entry(name)
         nets, trained = {}, []
         for role, model in entry.roles.items():
-            nets[role], was_trained = _network(model, weights_dir, device)
+            nets[role], was_trained = _network(model, weights, device)
             trained.append(was_trained)
         return pipeline_class(entry.recipe)(entry, nets, device=device), "pipeline", all(trained)
-    net, trained = _network(name, weights_dir, device)
+    net, trained = _network(name, weights, device)
     return net, "segment", trained
 
 
@@ -140,7 +157,7 @@ def pooled_agreement(pairs) -> Dict[str, float]:
 
 
 def measure(name: str, args, device, modes: List[str]) -> dict:
-    subject, kind, trained = build_row(name, args.weights_dir, device)
+    subject, kind, trained = build_row(name, args.weights, device)
     dataset = subject.dataset if kind == "pipeline" else model_entry(name).dataset
     labels = _labels_for(dataset, args.labels, args.coco_labels)
     subjects = {"fp32": subject}
@@ -160,11 +177,12 @@ def measure(name: str, args, device, modes: List[str]) -> dict:
     return row
 
 
-def markdown(rows: List[dict], modes: List[str], header: str) -> str:
+def markdown(rows: List[dict], modes: List[str], header: str, images_per_set: int) -> str:
     lines = [header, "",
              "| row | weights | fp32 s/img | " + " | ".join(
-                 f"{m} s/img | {m} speed-up | {m} CAM max / mean abs err | {m} mask agreement %" for m in modes) + " |",
-             "|---|---|---|" + "---|---|---|---|" * len(modes)]
+                 f"{m} s/img | {m} speed-up | {m} CAM max / mean abs err | {m} mask agreement %" for m in modes)
+             + f" | hours for {images_per_set:,} images ({' / '.join(['fp32'] + modes)}) |",
+             "|---|---|---|" + "---|---|---|---|" * len(modes) + "---|"]
     for r in rows:
         cells = [f"`{r['name']}`", r["weights"], f"{r['seconds']['fp32']:.2f}"]
         for m in modes:
@@ -172,6 +190,7 @@ def markdown(rows: List[dict], modes: List[str], header: str) -> str:
             cam = f"{a['cam_max_abs']:.1e} / {a['cam_mean_abs']:.1e}" if "cam_max_abs" in a else "–"
             agree = f"{a['mask_agreement']:.3f}" if "mask_agreement" in a else "–"
             cells += [f"{r['seconds'][m]:.2f}", f"{a['speedup']:.2f}x", cam, agree]
+        cells.append(" / ".join(f"{r['modes'][m]['set_minutes'] / 60:.1f}" for m in ["fp32"] + modes))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -198,6 +217,8 @@ def main(argv=None) -> int:
     ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     ap.add_argument("--labels", default=DEFAULT_LABELS, help="labels of the image for VOC rows")
     ap.add_argument("--coco-labels", default="bicycle,person", help="labels of the image for COCO rows")
+    ap.add_argument("--trained", type=Path, default=None,
+                    help="output folder of benchmarks/train_small.py: its networks, and its val images for the agreement")
     ap.add_argument("--weights-dir", type=Path, default=None, help="trained weights <name>.pth (else stand-ins)")
     ap.add_argument("--modes", nargs="*", default=None, help="fast modes (default: bf16 on CPU, bf16 fp16 on GPU)")
     ap.add_argument("--only", nargs="*", help="subset of the rows (pipeline or segmentation network names)")
@@ -209,6 +230,9 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", type=Path, help="write the table here")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args(argv)
+    args.weights = trained_weights(args.trained, args.weights_dir)
+    if args.trained is not None and args.agreement_root is None:
+        args.agreement_root = Path(json.loads((args.trained / "weights.json").read_text())["dataset"])
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -235,7 +259,7 @@ def main(argv=None) -> int:
             agree = f", mask {a['mask_agreement']:.3f} % on {a['images']} image(s)" if "mask_agreement" in a else ""
             parts.append(f"{m} {row['seconds'][m]:.2f} s ({a['speedup']:.2f}x){agree}{cam}")
         print(f"{name} [{row['weights']}]: " + "; ".join(parts), flush=True)
-    table = markdown(rows, modes, header)
+    table = markdown(rows, modes, header, args.images_per_set)
     print()
     print(table)
     if args.markdown:
