@@ -27,9 +27,13 @@ _COPIES: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictiona
 
 def _autocast_dtype(device_type: str) -> Optional[torch.dtype]:
     """The dtype autocast casts to right now on ``device_type``, or None when a plain forward is due."""
-    if torch.is_grad_enabled() or not torch.is_autocast_enabled(device_type):
+    if torch.is_grad_enabled():
         return None
-    return torch.get_autocast_dtype(device_type)
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+    if device_type == "cpu":
+        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+    return torch.get_autocast_gpu_dtype() if device_type == "cuda" and torch.is_autocast_enabled() else None
 
 
 def _stamp(t: Optional[torch.Tensor]):
