@@ -137,8 +137,9 @@ def timed_alternating(subjects: Dict[str, object], kind: str, image, labels, sal
 
 def agreement_images(args, dataset: str, labels: str):
     """``[(image, labels)]`` the agreement is measured on: the timing image, or ``--agreement-images`` images of
-    the val split of ``--agreement-root`` (a generated dataset the trained weights know) with their labels."""
-    if not args.agreement_root:
+    the val split of ``--agreement-root`` (a generated VOC-layout dataset the trained weights know) with their
+    labels; rows of other datasets keep the timing image."""
+    if not args.agreement_root or dataset != "voc":
         return [(args.image_array, labels)]
     ds = wsss_zoo.open_dataset("voc", args.agreement_root, "val")
     picked = [i for i in ds.ids if ds.labels(i)][:args.agreement_images]
