@@ -52,11 +52,10 @@ DEFAULT_IMAGE = ROOT / "examples" / "cyclist.jpg"
 DEFAULT_LABELS = "bicycle,person"
 
 
-def trained_weights(trained: Optional[Path], weights_dir: Optional[Path]) -> Dict[str, Path]:
-    """``{registry name: file}`` from ``train_small.py``'s ``weights.json`` and a folder of ``<name>.pth``."""
+def trained_weights(record: Optional[dict], weights_dir: Optional[Path]) -> Dict[str, Path]:
+    """``{registry name: file}`` from ``train_small.py``'s ``weights.json`` record and a folder of ``<name>.pth``."""
     found: Dict[str, Path] = {}
-    if trained is not None:
-        record = json.loads((trained / "weights.json").read_text())
+    if record is not None:
         for net in record.values():
             if isinstance(net, dict) and net.get("weights"):
                 found.update({name: Path(net["weights"]) for name in net.get("loads_as", [])})
@@ -231,9 +230,10 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", type=Path, help="write the table here")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args(argv)
-    args.weights = trained_weights(args.trained, args.weights_dir)
-    if args.trained is not None and args.agreement_root is None:
-        args.agreement_root = Path(json.loads((args.trained / "weights.json").read_text())["dataset"])
+    record = json.loads((args.trained / "weights.json").read_text()) if args.trained is not None else None
+    args.weights = trained_weights(record, args.weights_dir)
+    if record is not None and args.agreement_root is None:
+        args.agreement_root = Path(record["dataset"])
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
